@@ -1,0 +1,148 @@
+"""Many independent models evaluated as one: parameters stacked along a leading model axis.
+
+``VmapStack`` runs any ``nn.Module`` architecture with ``torch.func`` (``stack_module_state``,
+``functional_call``, ``vmap``): each model keeps its own parameters, buffers (batch-norm running
+statistics are updated per model) and dropout masks. ``SingleModel`` is the same interface for one
+model run directly, for architectures that ``vmap`` cannot trace (Hugging Face transformers).
+``StackedSequential`` is a faster path for plain stacks of linear layers (the 2D models): on a
+CPU, ``vmap``'s batching of tiny matrix products costs several times the arithmetic, so these
+models are run with batched products written out directly; it gives the same numbers.
+Since the models share no parameters, the gradient of the sum of their losses is each model's own
+gradient, so one backward pass and one optimizer step over the stacked tensors train them all.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn as nn
+from torch.func import functional_call, stack_module_state
+
+
+class VmapStack:
+    def __init__(self, models: list[nn.Module]):
+        params, buffers = stack_module_state(models)
+        self.params = params
+        self.buffers = buffers
+        self.n_models = len(models)
+        self._template = copy.deepcopy(models[0]).to("meta")
+
+    def parameters(self) -> list[torch.Tensor]:
+        return list(self.params.values())
+
+    def train(self, mode: bool = True):
+        self._template.train(mode)
+
+    def _call(self, params, buffers, x):
+        return functional_call(self._template, (params, buffers), (x,))
+
+    def forward(self, x: torch.Tensor, shared_input: bool = False) -> torch.Tensor:
+        """Logits of every model: ``x`` is (models, batch, ...) or, if ``shared_input``, one
+        (batch, ...) seen by all models."""
+        in_dims = (0, 0, None if shared_input else 0)
+        return torch.vmap(self._call, in_dims=in_dims, randomness="different")(self.params, self.buffers, x)
+
+    def state(self) -> dict:
+        return {"params": {k: v.detach() for k, v in self.params.items()}, "buffers": dict(self.buffers)}
+
+    def load_state(self, state: dict):
+        with torch.no_grad():
+            for k, v in state["params"].items():
+                self.params[k].copy_(v)
+            for k, v in state["buffers"].items():
+                self.buffers[k].copy_(v)
+
+    def flat_parameters(self) -> torch.Tensor:
+        """(models, n_params) view of every model's parameters, in registration order."""
+        return torch.cat([p.detach().reshape(self.n_models, -1) for p in self.params.values()], 1)
+
+
+class SingleModel:
+    """One model behind the stacked interface (a model axis of length 1)."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self.n_models = 1
+
+    def parameters(self) -> list[torch.Tensor]:
+        return list(self.model.parameters())
+
+    def train(self, mode: bool = True):
+        self.model.train(mode)
+
+    def forward(self, x: torch.Tensor, shared_input: bool = False) -> torch.Tensor:
+        return self.model(x if shared_input else x[0]).unsqueeze(0)
+
+    def state(self) -> dict:
+        return {"model": self.model.state_dict()}
+
+    def load_state(self, state: dict):
+        self.model.load_state_dict(state["model"])
+
+    def flat_parameters(self) -> torch.Tensor:
+        return torch.cat([p.detach().reshape(1, -1) for p in self.model.parameters()], 1)
+
+
+class StackedSequential:
+    """Stacked ``nn.Sequential`` models made of Flatten, Linear, ReLU, Dropout and output squeeze."""
+
+    SUPPORTED = (nn.Flatten, nn.Linear, nn.ReLU, nn.Dropout)
+
+    def __init__(self, models: list[nn.Module]):
+        self.layers = list(models[0])
+        self.n_models = len(models)
+        self.params = {name: torch.stack([dict(m.named_parameters())[name].detach() for m in models]).requires_grad_()
+                       for name, _ in models[0].named_parameters()}
+        self.buffers = {}
+        self.training = True
+
+    @classmethod
+    def supports(cls, model: nn.Module) -> bool:
+        return isinstance(model, nn.Sequential) and all(
+            isinstance(layer, cls.SUPPORTED) or type(layer).__name__ == "_Squeeze" for layer in model)
+
+    def parameters(self) -> list[torch.Tensor]:
+        return list(self.params.values())
+
+    def train(self, mode: bool = True):
+        self.training = mode
+
+    def forward(self, x: torch.Tensor, shared_input: bool = False) -> torch.Tensor:
+        h = x.expand(self.n_models, *x.shape) if shared_input else x
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, nn.Flatten):
+                h = h.reshape(*h.shape[:2], -1)
+            elif isinstance(layer, nn.Linear):
+                h = _stacked_linear(h, self.params[f"{i}.weight"], self.params[f"{i}.bias"])
+            elif isinstance(layer, nn.ReLU):
+                h = torch.relu(h)
+            elif isinstance(layer, nn.Dropout):
+                if self.training and layer.p > 0:
+                    h = h * (torch.rand_like(h) >= layer.p) / (1 - layer.p)
+            else:
+                h = layer(h)
+        return h
+
+    def state(self) -> dict:
+        return {"params": {k: v.detach() for k, v in self.params.items()}, "buffers": {}}
+
+    load_state = VmapStack.load_state
+    flat_parameters = VmapStack.flat_parameters
+
+
+def _stacked_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """(models, batch, in) x (models, out, in) -> (models, batch, out). A single output is a
+    broadcast multiply-and-sum, which on a CPU is much cheaper than a batched matrix product."""
+    if weight.shape[1] == 1:
+        return (x * weight).sum(-1, keepdim=True) + bias.unsqueeze(1)
+    return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+
+
+def stack(models: list[nn.Module], vmap: bool = True):
+    """The stacked form of ``models``; ``vmap=False`` requires a single model."""
+    if vmap:
+        return StackedSequential(models) if StackedSequential.supports(models[0]) else VmapStack(models)
+    if len(models) != 1:
+        raise ValueError("without vmap, models are trained one at a time (models_per_step=1)")
+    return SingleModel(models[0])

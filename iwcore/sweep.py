@@ -1,0 +1,131 @@
+"""A sweep: the declarative description of many models trained under one setting.
+
+A sweep names its task, model, loss normalisation, optimizer, regularisation, weight ratios,
+seeds, epochs, batch size and checkpoint schedule. Everything that can change a result is in the
+config, so a hash of the config (plus the version of the code that trains) keys the cache.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from iwcore.losses import NORMALISATIONS, class_weights_for_ratio
+
+OPTIMIZERS = ("sgd", "adam")
+INVERSE_SIGMA_MAX = "inverse_sigma_max"  # lr = 1 / largest singular value of the training inputs
+
+
+def powers(base: int, k: int) -> tuple[float, ...]:
+    """``base^-k, …, 1, …, base^k``: the paper's weight-ratio grids (2^±8 and 4^±4)."""
+    return tuple(float(base) ** e for e in range(-k, k + 1))
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Every (weight ratio, seed) model of one experimental setting."""
+
+    name: str
+    task: str
+    model: str
+    weight_ratios: tuple[float, ...]
+    seeds: tuple[int, ...]
+    epochs: int
+    batch_size: int
+    lr: float | str
+    task_options: dict = field(default_factory=dict)
+    model_options: dict = field(default_factory=dict)
+    optimizer: str = "sgd"
+    optimizer_options: dict = field(default_factory=dict)
+    l2: float = 0.0
+    normalisation: str = "mean"
+    lr_by_ratio: dict = field(default_factory=dict)  # e.g. {1.0: 0.05}: the paper's unweighted dropout CNN
+    null_weights: bool = False  # train every model unweighted while keeping the ratio labels (C19)
+    checkpoints: tuple[int, ...] = ()  # epochs to evaluate at; empty means default_schedule(epochs)
+    snapshot_epochs: tuple[int, ...] = ()  # epochs whose per-example predictions are kept (figures, agreement)
+    models_per_step: int = 0  # how many models share one stacked step; 0 means all of them
+
+    def __post_init__(self):
+        if not self.weight_ratios:
+            raise ValueError(f"sweep {self.name!r} has no weight ratios")
+        if not self.seeds:
+            raise ValueError(f"sweep {self.name!r} has no seeds")
+        for r in self.weight_ratios:
+            class_weights_for_ratio(r)
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"sweep {self.name!r} repeats a seed: {self.seeds}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError(f"sweep {self.name!r}: epochs and batch size must be positive")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; expected one of {OPTIMIZERS}")
+        if self.normalisation not in NORMALISATIONS:
+            raise ValueError(f"unknown normalisation {self.normalisation!r}; expected one of {NORMALISATIONS}")
+        if isinstance(self.lr, str) and self.lr != INVERSE_SIGMA_MAX:
+            raise ValueError(f"lr must be a number or {INVERSE_SIGMA_MAX!r}, got {self.lr!r}")
+        if self.lr_by_ratio and self.optimizer != "sgd":
+            raise ValueError("a learning rate per weight ratio is only supported with plain SGD")
+        if self.l2 < 0:
+            raise ValueError(f"L2 coefficient must be >= 0, got {self.l2}")
+        bad = [e for e in self.checkpoint_epochs if not 1 <= e <= self.epochs]
+        if bad:
+            raise ValueError(f"checkpoints outside 1..{self.epochs}: {bad}")
+
+    @property
+    def n_models(self) -> int:
+        return len(self.weight_ratios) * len(self.seeds)
+
+    @property
+    def checkpoint_epochs(self) -> tuple[int, ...]:
+        return tuple(sorted(set(self.checkpoints) | {1, self.epochs})) if self.checkpoints \
+            else default_schedule(self.epochs)
+
+    @property
+    def snapshots(self) -> tuple[int, ...]:
+        """Epochs with kept per-example predictions: by default the first, the end of the early
+        window and the last."""
+        if self.snapshot_epochs:
+            return tuple(sorted(set(self.snapshot_epochs) & set(self.checkpoint_epochs)))
+        early = [e for e in self.checkpoint_epochs if e <= early_window_end(self.epochs)]
+        return tuple(sorted({self.checkpoint_epochs[0], early[-1], self.epochs}))
+
+    def model_grid(self):
+        """(ratio index, seed) of every model, in the order the trainer stacks them."""
+        return [(i, s) for i in range(len(self.weight_ratios)) for s in self.seeds]
+
+    def with_base_seed(self, base_seed: int) -> "Sweep":
+        """The same sweep with every seed, the data seed included, shifted by ``base_seed``."""
+        if base_seed == 0:
+            return self
+        options = dict(self.task_options)
+        options["seed"] = options.get("seed", 0) + base_seed
+        return dataclasses.replace(self, seeds=tuple(s + base_seed for s in self.seeds), task_options=options)
+
+    def scaled(self, **changes) -> "Sweep":
+        return dataclasses.replace(self, **changes)
+
+    def config(self) -> dict:
+        return json.loads(json.dumps(dataclasses.asdict(self), sort_keys=True, default=str))
+
+    def key(self, code_version: str, device_type: str) -> str:
+        """Cache key: the full config, the training code's version and the device type."""
+        blob = json.dumps({"config": self.config(), "code": code_version, "device": device_type}, sort_keys=True)
+        return f"{self.name}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+
+
+def early_window_end(epochs: int) -> int:
+    """The last epoch of the first 10% of training, where ``E_peak`` is looked for."""
+    return max(1, math.floor(0.1 * epochs))
+
+
+def default_schedule(epochs: int, early_points: int = 12, late_points: int = 16) -> tuple[int, ...]:
+    """Checkpoints dense over the first 10% of training (where weighting acts, often within the
+    first few epochs) and log-spaced after it, always including the first and the last epoch."""
+    early_end = early_window_end(epochs)
+    early = np.unique(np.concatenate([np.arange(1, min(early_end, 4) + 1), np.geomspace(1, early_end, early_points)]))
+    late = np.geomspace(max(early_end, 1), epochs, late_points) if epochs > early_end else []
+    return tuple(sorted({int(round(e)) for e in [*early, *late, 1, epochs]}))

@@ -1,0 +1,266 @@
+"""Training every (weight ratio, seed) model of a sweep together.
+
+Models are stacked (see ``iwcore.stacking``) and take one optimizer step together per minibatch.
+Each model has its own seed-determined initialisation and minibatch order, so a model trained in
+a stack equals the same model trained alone, up to float round-off; dropout masks are drawn per
+model and per epoch from a seeded generator, so they are reproducible but differ from a model
+trained alone. Runs are deterministic given the seeds on a given device (CPU here); CUDA kernels
+may add run-to-run differences of round-off size.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import struct
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from iwcore.data import build_task
+from iwcore.losses import class_weights_for_ratio, l2_penalty, weighted_loss
+from iwcore.metrics import class_recall, class_shares, predicted_class
+from iwcore.models import build_model
+from iwcore.results import SweepResult
+from iwcore.stacking import stack
+from iwcore.sweep import INVERSE_SIGMA_MAX, Sweep
+
+PARAM_TRACE_LIMIT = 1024  # models with at most this many parameters have them kept at every checkpoint
+EVAL_CHUNK = 4096
+SAVE_EVERY_S = 60.0
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {name!r}; expected auto, cpu or cuda")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for, but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def environment(device: torch.device) -> dict:
+    env = {"python": sys.version.split()[0], "torch": torch.__version__, "numpy": np.__version__,
+           "platform": platform.platform(), "processor": platform.machine(), "cpu_threads": torch.get_num_threads(),
+           "device": str(device)}
+    if device.type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(device)
+    return env
+
+
+def model_seed(ratio: float, seed: int) -> int:
+    """A model's own seed, from its seed and its weight ratio (not its position in the sweep), so
+    the same model trained alone or in any stack starts and shuffles the same way."""
+    return int(np.random.SeedSequence([seed, *struct.unpack("<II", struct.pack("<d", ratio))]).generate_state(1)[0])
+
+
+def class_weight_table(sweep: Sweep, num_classes: int) -> np.ndarray:
+    """(ratios, classes) weights: from each binary ratio, or all ones for a null sweep."""
+    if sweep.null_weights:
+        return np.ones((len(sweep.weight_ratios), num_classes))
+    if num_classes != 2:
+        raise ValueError("weight ratios describe binary tasks; this task has "
+                         f"{num_classes} classes")
+    return np.array([class_weights_for_ratio(r) for r in sweep.weight_ratios])
+
+
+def learning_rate(sweep: Sweep, x_train: torch.Tensor) -> float:
+    if sweep.lr == INVERSE_SIGMA_MAX:
+        return float(1.0 / torch.linalg.matrix_norm(x_train.reshape(len(x_train), -1).double(), ord=2))
+    return float(sweep.lr)
+
+
+class _Recorder:
+    """Fills the result arrays of one sweep as checkpoints come in."""
+
+    def __init__(self, sweep: Sweep, task):
+        n_ckpt, n_r, n_s = len(sweep.checkpoint_epochs), len(sweep.weight_ratios), len(sweep.seeds)
+        c = task.num_classes
+        self.shares = {k: np.full((n_ckpt, n_r, n_s, c), np.nan, np.float32) for k in task.eval_sets}
+        self.recall = {k: np.full((n_ckpt, n_r, n_s, c), np.nan, np.float32)
+                       for k, v in task.eval_sets.items() if v.y is not None}
+        self.predictions = {k: np.zeros((len(sweep.snapshots), n_r, n_s, len(v.x)), np.uint8)
+                            for k, v in task.eval_sets.items()}
+        self.train_loss = np.full((n_ckpt, n_r, n_s), np.nan, np.float32)
+        self.diverged_epoch = np.zeros((n_r, n_s), np.int64)
+        self.param_trace = None
+
+    def state(self) -> dict:
+        return dict(vars(self))
+
+    def load_state(self, state: dict):
+        vars(self).update(state)
+
+
+def train_sweep(sweep: Sweep, device: torch.device, progress_file: Path | None = None,
+                show_progress: bool = True) -> SweepResult:
+    """Train every model of ``sweep`` and measure it at every checkpoint.
+
+    With ``progress_file``, state is saved there at least every ``SAVE_EVERY_S`` seconds and at the
+    end of every group of models, and a later call resumes from it.
+    """
+    start = time.time()
+    task = build_task(sweep.task, **sweep.task_options).to(device)
+    lr = learning_rate(sweep, task.x_train)
+    weights = torch.tensor(class_weight_table(sweep, task.num_classes), dtype=torch.float32, device=device)
+    grid = sweep.model_grid()
+    per_step = sweep.models_per_step or len(grid)
+    groups = [grid[i:i + per_step] for i in range(0, len(grid), per_step)]
+    recorder = _Recorder(sweep, task)
+    resume = _load_progress(progress_file, sweep)
+    elapsed_before = resume["elapsed"] if resume else 0.0
+    if resume:
+        recorder.load_state(resume["recorder"])
+    bar = tqdm(total=sweep.epochs * len(groups), desc=sweep.name, unit="epoch", disable=not show_progress,
+               leave=False, mininterval=2.0, dynamic_ncols=True)
+    for g, members in enumerate(groups):
+        if resume and g < resume["group"]:
+            bar.update(sweep.epochs)
+            continue
+        group_resume = resume if resume and resume["group"] == g and resume["epoch"] else None
+        _train_group(sweep, task, lr, weights, members, recorder, device, bar,
+                     group_resume, progress_file, g, start - elapsed_before)
+    bar.close()
+    n_params = sum(p.numel() for p in build_model(sweep.model, task.input_shape, task.num_classes,
+                                                  **sweep.model_options).parameters())
+    meta = {"wall_time_s": time.time() - start + elapsed_before, "lr": lr, "n_params_per_model": n_params,
+            "environment": environment(device), "task_meta": task.meta, "class_names": list(task.class_names),
+            "class_counts": {k: torch.bincount(v.y.long(), minlength=task.num_classes).tolist()
+                             for k, v in task.eval_sets.items() if v.y is not None},
+            "eval_roles": {k: v.role for k, v in task.eval_sets.items()}}
+    if progress_file is not None and progress_file.exists():
+        progress_file.unlink()
+    return SweepResult(config=sweep.config(), key="", epochs=np.array(sweep.checkpoint_epochs),
+                       shares=recorder.shares, recall=recorder.recall, train_loss=recorder.train_loss,
+                       snapshot_epochs=np.array(sweep.snapshots), predictions=recorder.predictions,
+                       diverged_epoch=recorder.diverged_epoch, param_trace=recorder.param_trace, meta=meta)
+
+
+def _train_group(sweep, task, lr, weights, members, recorder, device, bar, resume, progress_file, group_index,
+                 clock_start):
+    seeds = [model_seed(sweep.weight_ratios[i], s) for i, s in members]
+    models = []
+    for ms in seeds:
+        torch.manual_seed(ms)
+        models.append(build_model(sweep.model, task.input_shape, task.num_classes, **sweep.model_options).to(device))
+    stacked = stack(models, vmap=sweep.models_per_step != 1)
+    del models
+    params = stacked.parameters()
+    optimizer = _optimizer(sweep, params, lr)
+    order_rngs = [np.random.default_rng(ms) for ms in seeds]
+    ratio_idx = torch.tensor([i for i, _ in members], device=device)
+    seed_pos = [sweep.seeds.index(s) for _, s in members]
+    row_idx = [i for i, _ in members]
+    cw = weights[ratio_idx]
+    grad_scale = _grad_scale(sweep, lr, members, device)
+    first_epoch = 1
+    if resume:
+        stacked.load_state(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        for rng, st in zip(order_rngs, resume["order_rngs"]):
+            rng.bit_generator.state = st
+        first_epoch = resume["epoch"] + 1
+        bar.update(resume["epoch"])
+    n, batch = len(task.x_train), sweep.batch_size
+    checkpoints = {e: k for k, e in enumerate(sweep.checkpoint_epochs)}
+    snapshots = {e: k for k, e in enumerate(sweep.snapshots)}
+    last_save = time.time()
+    for epoch in range(first_epoch, sweep.epochs + 1):
+        torch.manual_seed(int(np.random.SeedSequence([seeds[0], epoch]).generate_state(1)[0]))  # dropout masks
+        order = torch.from_numpy(np.stack([rng.permutation(n) for rng in order_rngs])).to(device)
+        epoch_loss = torch.zeros(len(members), device=device)
+        stacked.train(True)
+        for b in range(0, n, batch):
+            idx = order[:, b:b + batch]
+            xb, yb = task.x_train[idx], task.y_train[idx]
+            losses = weighted_loss(stacked.forward(xb), yb, cw, sweep.normalisation)
+            (losses.sum() + l2_penalty(params, sweep.l2)).backward()
+            if grad_scale is not None:
+                for p in params:
+                    p.grad.mul_(grad_scale.view(-1, *[1] * (p.ndim - 1)))
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            epoch_loss += losses.detach() * idx.shape[1]
+        epoch_loss = (epoch_loss / n).cpu().numpy()
+        for m, (r, s) in enumerate(zip(row_idx, seed_pos)):
+            if not math.isfinite(epoch_loss[m]) and recorder.diverged_epoch[r, s] == 0:
+                recorder.diverged_epoch[r, s] = epoch
+        if epoch in checkpoints:
+            _evaluate(stacked, task, recorder, checkpoints[epoch], snapshots.get(epoch), row_idx, seed_pos, sweep)
+            recorder.train_loss[checkpoints[epoch], row_idx, seed_pos] = epoch_loss
+        bar.update(1)
+        bar.set_postfix(models=len(members), refresh=False)
+        if progress_file is not None and (time.time() - last_save > SAVE_EVERY_S or epoch == sweep.epochs):
+            _save_progress(progress_file, sweep, recorder, group_index if epoch < sweep.epochs else group_index + 1,
+                           epoch if epoch < sweep.epochs else 0, stacked, optimizer, order_rngs,
+                           time.time() - clock_start)
+            last_save = time.time()
+
+
+def _optimizer(sweep: Sweep, params, lr: float):
+    if sweep.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, **sweep.optimizer_options)
+    return torch.optim.Adam(params, lr=lr, **sweep.optimizer_options)
+
+
+def _grad_scale(sweep: Sweep, lr: float, members, device):
+    """Per-model factor lr_model / lr, which with plain SGD is a per-model learning rate."""
+    if not sweep.lr_by_ratio:
+        return None
+    by_ratio = {float(k): float(v) for k, v in sweep.lr_by_ratio.items()}
+    return torch.tensor([by_ratio.get(sweep.weight_ratios[i], lr) / lr for i, _ in members],
+                        dtype=torch.float32, device=device)
+
+
+@torch.no_grad()
+def _evaluate(stacked, task, recorder, ckpt, snapshot, row_idx, seed_pos, sweep):
+    stacked.train(False)
+    c = task.num_classes
+    for name, ev in task.eval_sets.items():
+        pred = torch.cat([predicted_class(stacked.forward(ev.x[i:i + EVAL_CHUNK], shared_input=True), c)
+                          for i in range(0, len(ev.x), EVAL_CHUNK)], 1)
+        recorder.shares[name][ckpt, row_idx, seed_pos] = class_shares(pred, c).cpu().numpy()
+        if ev.y is not None:
+            recorder.recall[name][ckpt, row_idx, seed_pos] = class_recall(pred, ev.y, c).cpu().numpy()
+        if snapshot is not None:
+            recorder.predictions[name][snapshot, row_idx, seed_pos] = pred.to(torch.uint8).cpu().numpy()
+    flat = stacked.flat_parameters()
+    if flat.shape[1] <= PARAM_TRACE_LIMIT:
+        if recorder.param_trace is None:
+            shape = (len(sweep.checkpoint_epochs), len(sweep.weight_ratios), len(sweep.seeds), flat.shape[1])
+            recorder.param_trace = np.full(shape, np.nan, np.float32)
+        recorder.param_trace[ckpt, row_idx, seed_pos] = flat.cpu().numpy()
+    stacked.train(True)
+
+
+def _save_progress(path: Path, sweep, recorder, group, epoch, stacked, optimizer, order_rngs, elapsed):
+    """Everything needed to resume: finished groups' results and the current group's state."""
+    state = {"config": sweep.config(), "recorder": recorder.state(), "group": group, "epoch": epoch,
+             "elapsed": elapsed}
+    if epoch:
+        state.update(model=stacked.state(), optimizer=optimizer.state_dict(),
+                     order_rngs=[rng.bit_generator.state for rng in order_rngs])
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def _load_progress(path: Path | None, sweep: Sweep) -> dict | None:
+    if path is None or not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if state["config"] != sweep.config():
+            raise ValueError("the saved progress belongs to another config")
+    except Exception as err:  # a torn or foreign file is never trusted: start over
+        import warnings
+
+        warnings.warn(f"ignoring unreadable training progress {path}: {err}", stacklevel=2)
+        path.unlink()
+        return None
+    return state
