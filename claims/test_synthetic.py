@@ -60,7 +60,7 @@ def boundary_figure(report_dir, tier, result, name, title):
 @pytest.mark.parametrize("tier", TIERS)
 def test_C1_weighting_fades_on_separable_data(tier, run_sweep, request, report_dir):
     """Weighting moves the decision boundary early, but differently weighted models converge."""
-    results = {model: run_sweep(unregularised(tier, model)) for model in ("logreg", "mlp")}
+    results = {model: run_sweep(unregularised(tier, model)) for model in ("mlp", "logreg")}  # C4 trains logreg
     decision = all_of({model: decide_per_set(r, fades) for model, r in results.items()})
     figs = [boundary_figure(report_dir, tier, results["mlp"], "C1-boundaries-mlp", "C1: MLP decision surfaces"),
             boundary_figure(report_dir, tier, results["logreg"], "C1-boundaries-logreg", "C1: logistic regression"),

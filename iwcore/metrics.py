@@ -18,11 +18,14 @@ def class_shares(pred: torch.Tensor, num_classes: int) -> torch.Tensor:
     return counts / pred.shape[1]
 
 
-def class_recall(pred: torch.Tensor, y: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """(models, n) predictions and (n,) labels -> (models, classes) accuracy within each true class
-    (NaN for a class absent from the set)."""
+def class_means(values: torch.Tensor, y: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(models, n) per-example values and (n,) labels -> (models, classes) mean within each true
+    class (NaN for a class absent from the set)."""
     y = y.long()
-    hits = (pred == y.unsqueeze(0)).float()
-    per_class = torch.zeros(pred.shape[0], num_classes, device=pred.device).index_add_(1, y, hits)
-    counts = torch.bincount(y, minlength=num_classes).float()
-    return per_class / counts
+    per_class = torch.zeros(values.shape[0], num_classes, device=values.device).index_add_(1, y, values.float())
+    return per_class / torch.bincount(y, minlength=num_classes).float()
+
+
+def class_recall(pred: torch.Tensor, y: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Accuracy within each true class, (models, classes)."""
+    return class_means((pred == y.long().unsqueeze(0)).float(), y, num_classes)

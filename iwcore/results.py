@@ -15,7 +15,8 @@ class SweepResult:
 
     ``shares[e]`` is the share of evaluation set ``e`` predicted as each class, shape
     (checkpoints, ratios, seeds, classes); ``recall[e]`` the accuracy within each true class, for
-    labelled sets; ``predictions[e]`` the predicted class of every example at ``snapshot_epochs``,
+    labelled sets, and ``class_loss[e]`` the mean unweighted loss within each true class (any
+    weighted loss, e.g. a weighted validation loss, follows from it); ``predictions[e]`` the predicted class of every example at ``snapshot_epochs``,
     shape (snapshots, ratios, seeds, examples); ``param_trace`` every model's flattened parameters
     at every checkpoint, kept for small models only; ``diverged_epoch`` the first epoch whose loss
     was not finite (0 where the model never diverged).
@@ -26,6 +27,7 @@ class SweepResult:
     epochs: np.ndarray
     shares: dict[str, np.ndarray]
     recall: dict[str, np.ndarray]
+    class_loss: dict[str, np.ndarray]
     train_loss: np.ndarray
     snapshot_epochs: np.ndarray
     predictions: dict[str, np.ndarray]
@@ -65,7 +67,8 @@ class SweepResult:
     def save(self, folder: Path):
         arrays = {"epochs": self.epochs, "train_loss": self.train_loss, "snapshot_epochs": self.snapshot_epochs,
                   "diverged_epoch": self.diverged_epoch}
-        for prefix, table in (("shares", self.shares), ("recall", self.recall), ("predictions", self.predictions)):
+        for prefix, table in (("shares", self.shares), ("recall", self.recall), ("class_loss", self.class_loss),
+                              ("predictions", self.predictions)):
             arrays.update({f"{prefix}/{k}": v for k, v in table.items()})
         if self.param_trace is not None:
             arrays["param_trace"] = self.param_trace
@@ -83,7 +86,7 @@ class SweepResult:
             arrays = {k: z[k] for k in z.files}
         table = lambda prefix: {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith(prefix + "/")}  # noqa: E731
         return cls(config=head["config"], key=head["key"], epochs=arrays["epochs"], shares=table("shares"),
-                   recall=table("recall"), train_loss=arrays["train_loss"],
+                   recall=table("recall"), class_loss=table("class_loss"), train_loss=arrays["train_loss"],
                    snapshot_epochs=arrays["snapshot_epochs"], predictions=table("predictions"),
                    diverged_epoch=arrays["diverged_epoch"], param_trace=arrays.get("param_trace"),
                    meta=head["meta"])

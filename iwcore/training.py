@@ -22,8 +22,8 @@ import torch
 from tqdm.auto import tqdm
 
 from iwcore.data import build_task
-from iwcore.losses import class_weights_for_ratio, l2_penalty, weighted_loss
-from iwcore.metrics import class_recall, class_shares, predicted_class
+from iwcore.losses import class_weights_for_ratio, l2_penalty, per_example_loss, weighted_loss
+from iwcore.metrics import class_means, class_recall, class_shares, predicted_class
 from iwcore.models import build_model
 from iwcore.results import SweepResult
 from iwcore.stacking import stack
@@ -82,8 +82,9 @@ class _Recorder:
         n_ckpt, n_r, n_s = len(sweep.checkpoint_epochs), len(sweep.weight_ratios), len(sweep.seeds)
         c = task.num_classes
         self.shares = {k: np.full((n_ckpt, n_r, n_s, c), np.nan, np.float32) for k in task.eval_sets}
-        self.recall = {k: np.full((n_ckpt, n_r, n_s, c), np.nan, np.float32)
-                       for k, v in task.eval_sets.items() if v.y is not None}
+        labelled = [k for k, v in task.eval_sets.items() if v.y is not None]
+        self.recall = {k: np.full((n_ckpt, n_r, n_s, c), np.nan, np.float32) for k in labelled}
+        self.class_loss = {k: np.full((n_ckpt, n_r, n_s, c), np.nan, np.float32) for k in labelled}
         self.predictions = {k: np.zeros((len(sweep.snapshots), n_r, n_s, len(v.x)), np.uint8)
                             for k, v in task.eval_sets.items()}
         self.train_loss = np.full((n_ckpt, n_r, n_s), np.nan, np.float32)
@@ -136,7 +137,8 @@ def train_sweep(sweep: Sweep, device: torch.device, progress_file: Path | None =
     if progress_file is not None and progress_file.exists():
         progress_file.unlink()
     return SweepResult(config=sweep.config(), key="", epochs=np.array(sweep.checkpoint_epochs),
-                       shares=recorder.shares, recall=recorder.recall, train_loss=recorder.train_loss,
+                       shares=recorder.shares, recall=recorder.recall, class_loss=recorder.class_loss,
+                       train_loss=recorder.train_loss,
                        snapshot_epochs=np.array(sweep.snapshots), predictions=recorder.predictions,
                        diverged_epoch=recorder.diverged_epoch, param_trace=recorder.param_trace, meta=meta)
 
@@ -222,11 +224,14 @@ def _evaluate(stacked, task, recorder, ckpt, snapshot, row_idx, seed_pos, sweep)
     stacked.train(False)
     c = task.num_classes
     for name, ev in task.eval_sets.items():
-        pred = torch.cat([predicted_class(stacked.forward(ev.x[i:i + EVAL_CHUNK], shared_input=True), c)
-                          for i in range(0, len(ev.x), EVAL_CHUNK)], 1)
+        logits = torch.cat([stacked.forward(ev.x[i:i + EVAL_CHUNK], shared_input=True)
+                            for i in range(0, len(ev.x), EVAL_CHUNK)], 1)
+        pred = predicted_class(logits, c)
         recorder.shares[name][ckpt, row_idx, seed_pos] = class_shares(pred, c).cpu().numpy()
         if ev.y is not None:
             recorder.recall[name][ckpt, row_idx, seed_pos] = class_recall(pred, ev.y, c).cpu().numpy()
+            loss = per_example_loss(logits, ev.y.expand(pred.shape))
+            recorder.class_loss[name][ckpt, row_idx, seed_pos] = class_means(loss, ev.y, c).cpu().numpy()
         if snapshot is not None:
             recorder.predictions[name][snapshot, row_idx, seed_pos] = pred.to(torch.uint8).cpu().numpy()
     flat = stacked.flat_parameters()

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 
 from iwcore.data import text
-from iwcore.data.errors import DatasetNotFound
+from iwcore.data.images import DatasetNotFound
 from iwcore.data.text import (SentencePairs, SyntheticVocabulary, encode_pairs, is_paraphrase, load_mrpc,
                               mrpc_task, read_mrpc_file, synthetic_pair_task, synthetic_pairs, synthetic_tokenizer)
 from iwcore.models import build_model
@@ -243,6 +243,12 @@ def test_own_attention_mask_matches_transformers_mask(small_task):
     with torch.no_grad():
         logits = model.model(input_ids=x[:, 0], token_type_ids=x[:, 1], attention_mask=(x[:, 0] != 0).long()).logits
         torch.testing.assert_close(model(x), logits[:, 1] - logits[:, 0])
+
+
+def test_eager_and_sdpa_attention_agree(small_task):
+    x = small_task.x_train[:8]
+    with torch.no_grad():
+        torch.testing.assert_close(tiny(small_task, attention="eager").eval()(x), tiny(small_task).eval()(x))
 
 
 def test_seed_fixes_weights_and_cpu_training_is_bit_deterministic(small_task):

@@ -24,7 +24,7 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-from iwcore.data.errors import DatasetNotFound
+from iwcore.data.images import DatasetNotFound
 from iwcore.data.task import EvalSet, Task
 
 MAX_LENGTH = 128  # BERT's max_seq_length for MRPC in Devlin et al. and in the paper's code

