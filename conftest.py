@@ -7,6 +7,7 @@ image and text claims run without CUDA), ``--bert-model``, ``--no-progress``.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -64,7 +65,14 @@ def pytest_terminal_summary(terminalreporter, config):
 
 @pytest.fixture(scope="session")
 def device(pytestconfig) -> torch.device:
-    return resolve_device(pytestconfig.getoption("device"))
+    """The session's device; under pytest-xdist, worker ``gwN`` is pinned to GPU ``N % device_count``
+    (``pytest -m full -n <gpus>`` gives each worker its own GPU; the cache is shared)."""
+    device = resolve_device(pytestconfig.getoption("device"))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if device.type == "cuda" and worker.startswith("gw"):
+        device = torch.device("cuda", int(worker[2:]) % torch.cuda.device_count())
+        torch.cuda.set_device(device)
+    return device
 
 
 @pytest.fixture(scope="session")

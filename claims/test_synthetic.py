@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from claims.kit import TIERS, assert_reproduced, figure_path, record, summarize
+from claims.kit import TIERS, assert_reproduced, decide_per_set, figure_path, record
 from iwcore import figures
 from iwcore.data import build_task
-from iwcore.stats import binomial_rate, difference_of_finals, effect_summary
+from iwcore.stats import null_firing_rate
 from iwcore.sweep import INVERSE_SIGMA_MAX, Sweep, powers
-from iwcore.verdicts import (NULL_FALSE_POSITIVE_RATE, NULL_STANDARD_ERRORS, SVM_COSINE_MIN, Decision, Verdict,
-                             all_of, fades, persists, present_early)
+from iwcore.verdicts import (SVM_COSINE_MIN, Decision, Verdict, all_of, fades, null_calibration, persists,
+                             present_early)
 
 PAPER_2D = ("512 positives from a truncated 2D normal, negatives rotated and translated; minibatch SGD, batch 8, "
             "10,000 epochs, lr 1/sigma_max(X) (~0.045)")
@@ -43,13 +43,6 @@ def regularised(tier, model):
     return sweep(tier, f"separable-{model}-l2", model, ratios=REGULARISED, l2=0.001)
 
 
-def decide_per_set(result, criterion, **kwargs) -> Decision:
-    """The deciding evaluation sets must all meet the criterion; the others are reported beside them."""
-    decision = all_of({name: criterion(summarize(result, name), **kwargs) for name in DECIDING})
-    decision.statistic.update({f"{name} (reported)": summarize(result, name).as_dict() for name in REPORTED})
-    return decision
-
-
 def boundary_figure(report_dir, tier, result, name, title):
     task = build_task(result.config["task"], **result.config["task_options"])
     return figures.decision_boundaries(result, task.x_train.numpy(), task.y_train.numpy(),
@@ -61,7 +54,7 @@ def boundary_figure(report_dir, tier, result, name, title):
 def test_C1_weighting_fades_on_separable_data(tier, run_sweep, request, report_dir):
     """Weighting moves the decision boundary early, but differently weighted models converge."""
     results = {model: run_sweep(unregularised(tier, model)) for model in ("mlp", "logreg")}  # C4 trains logreg
-    decision = all_of({model: decide_per_set(r, fades) for model, r in results.items()})
+    decision = all_of({model: decide_per_set(r, fades, DECIDING, REPORTED) for model, r in results.items()})
     figs = [boundary_figure(report_dir, tier, results["mlp"], "C1-boundaries-mlp", "C1: MLP decision surfaces"),
             boundary_figure(report_dir, tier, results["logreg"], "C1-boundaries-logreg", "C1: logistic regression"),
             figures.share_vs_epoch(results["mlp"], "grid", figure_path(report_dir, tier, "C1-grid-share-mlp"),
@@ -87,10 +80,7 @@ def test_C2_l2_keeps_the_effect_on_2d_data(tier, run_sweep, request, report_dir)
     for model in ("logreg", "mlp"):
         reg, unreg = run_sweep(regularised(tier, model)), run_sweep(unregularised(tier, model))
         results += [reg, unreg]
-        parts[model] = all_of({name: persists(summarize(reg, name),
-                                              difference_of_finals(summarize(reg, name), summarize(unreg, name),
-                                                                   paired=reg.seeds == unreg.seeds))
-                               for name in DECIDING})
+        parts[model] = decide_per_set(reg, persists, DECIDING, REPORTED, baseline=unreg)
     decision = all_of(parts)
     figs = [boundary_figure(report_dir, tier, results[2], "C2-boundaries-mlp-l2", "C2: MLP with L2 0.001"),
             figures.share_vs_weight(results[2], list(DECIDING + REPORTED),
@@ -110,7 +100,7 @@ def test_C2_l2_keeps_the_effect_on_2d_data(tier, run_sweep, request, report_dir)
 def test_C3_dropout_does_not_keep_the_effect(tier, run_sweep, request, report_dir):
     """With dropout 0.5 on the hidden units the MLP behaves like the unregularised one."""
     result = run_sweep(sweep(tier, "separable-mlp-dropout", "mlp", model_options={"dropout": 0.5}))
-    decision = decide_per_set(result, fades)
+    decision = decide_per_set(result, fades, DECIDING, REPORTED)
     figs = [boundary_figure(report_dir, tier, result, "C3-boundaries-mlp-dropout", "C3: MLP with dropout 0.5"),
             figures.share_vs_epoch(result, "grid", figure_path(report_dir, tier, "C3-grid-share"),
                                    "C3: MLP with dropout, share of the plane")]
@@ -169,7 +159,7 @@ POSITIVE_CONTROLS = {  # CLAIMS.md C5: overlapping Gaussians (MLP and logistic r
 def test_C5_weighting_persists_where_data_are_not_separable(tier, run_sweep, request, report_dir):
     """Positive control: where the model cannot separate the data, weighting keeps its effect."""
     results = {k: run_sweep(sweep(tier, k, model, task=task)) for k, (task, model) in POSITIVE_CONTROLS.items()}
-    decision = all_of({k: decide_per_set(r, persists) for k, r in results.items()})
+    decision = all_of({k: decide_per_set(r, persists, DECIDING, REPORTED) for k, r in results.items()})
     figs = [figures.share_vs_epoch(results["gaussians-mlp"], "test", figure_path(report_dir, tier, "C5-gaussians-mlp"),
                                    "C5: overlapping Gaussians, MLP"),
             boundary_figure(report_dir, tier, results["moons-logreg"], "C5-boundaries-moons", "C5: moons, logistic")]
@@ -191,18 +181,10 @@ def test_C19_present_early_is_calibrated_under_the_null(tier, run_sweep, request
     n_seeds, repeats = len(s["seeds"]), s["null_repeats"]
     null = run_sweep(sweep(tier, "null-logreg", "logreg", seeds=tuple(range(n_seeds * repeats)),
                            epochs=s["null_epochs"], null_weights=True))
-    ratio = null.ratio("test")
-    hits = sum(present_early(effect_summary(ratio[..., k * n_seeds:(k + 1) * n_seeds], null.weight_ratios,
-                                            null.epochs, null.config["epochs"], seed=k))
-               for k in range(repeats))
-    rate, _ = binomial_rate(hits, repeats)
-    bound = NULL_FALSE_POSITIVE_RATE + NULL_STANDARD_ERRORS * binomial_rate(
-        round(NULL_FALSE_POSITIVE_RATE * repeats), repeats)[1]
-    verdict = Verdict.REPRODUCED if rate <= bound else Verdict.NOT_REPRODUCED
-    decision = Decision(verdict, f"'present early' fired in {hits} of {repeats} null sweeps of {n_seeds} seeds "
-                                 f"(rate {rate:.3f}); allowed at most {bound:.3f}",
-                        {"false_positive_rate": rate, "hits": hits, "null_sweeps": repeats,
-                         "seeds_per_sweep": n_seeds, "bound": bound})
+    hits, sweeps = null_firing_rate(null.ratio("test"), null.weight_ratios, null.epochs, null.config["epochs"],
+                                    n_seeds, present_early)
+    decision = null_calibration(hits, sweeps)
+    decision.statistic["seeds_per_sweep"] = n_seeds
     record(request, report_dir, claim_id="C19", tier=tier, decision=decision, results=[null], figures=[],
            claim="Null calibration: when the weights cannot matter (all weight ratios set to 1 but labelled as a "
                  "sweep), the 'present early' test fires at most at its nominal 5% rate.",

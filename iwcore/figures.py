@@ -48,6 +48,19 @@ def share_vs_weight(result: SweepResult, eval_sets: list[str], path: Path, title
     return _save(fig, path)
 
 
+def share_vs_factor(factors, series: dict[str, np.ndarray], path: Path, title: str) -> Path:
+    """Share classified positive at the last epoch vs sub-sampling factor, mean ± sd over seeds, one
+    line per series of (factors, seeds) ratios (Fig A.6)."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for name, r in series.items():
+        ax.errorbar(factors, np.nanmean(r, 1), yerr=np.nanstd(r, 1), marker="o", capsize=2, label=name)
+    ax.set(xlabel="sub-sampling factor of the positive class", ylabel="share classified positive", title=title,
+           ylim=(-0.02, 1.02))
+    ax.set_xscale("log", base=2)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
 def decision_boundaries(result: SweepResult, x_train: np.ndarray, y_train: np.ndarray, path: Path, title: str,
                         seed_index: int = 0, max_ratios: int = 5) -> Path:
     """Decision surfaces of differently weighted models (rows) at the kept snapshots (columns), as Fig 1."""

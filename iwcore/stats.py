@@ -120,7 +120,84 @@ def difference_of_finals(a: EffectSummary, b: EffectSummary, paired: bool, seed:
     return interval(np.nanmean(fa) - np.nanmean(fb), np.nanmean(fa[ia], 1) - np.nanmean(fb[ib], 1))
 
 
-def binomial_rate(hits: int, trials: int) -> tuple[float, float]:
-    """Observed rate and its binomial standard error."""
-    p = hits / trials
-    return p, float(np.sqrt(p * (1 - p) / trials))
+def binomial_standard_error(rate: float, trials: int) -> float:
+    return float(np.sqrt(rate * (1 - rate) / trials))
+
+
+def null_firing_rate(ratio: np.ndarray, weight_ratios, epochs, total_epochs: int, seeds_per_sweep: int,
+                     detector) -> tuple[int, int]:
+    """How often ``detector(EffectSummary)`` fires over null sweeps: the seed axis of ``ratio``
+    (checkpoints, ratios, seeds) is cut into consecutive sweeps of ``seeds_per_sweep`` seeds.
+    Returns (hits, sweeps)."""
+    sweeps = ratio.shape[2] // seeds_per_sweep
+    hits = sum(bool(detector(effect_summary(ratio[..., k * seeds_per_sweep:(k + 1) * seeds_per_sweep],
+                                            weight_ratios, epochs, total_epochs, seed=k)))
+               for k in range(sweeps))
+    return hits, sweeps
+
+
+def mean_with_interval(per_seed: np.ndarray, seed: int = 0) -> Estimate:
+    """Mean over seeds of a per-seed statistic, with its bootstrap interval over seeds."""
+    return interval(float(np.nanmean(per_seed)), mean_over_seeds(per_seed, resample_indices(len(per_seed), seed)))
+
+
+def factor_slopes(ratio: np.ndarray, factors) -> np.ndarray:
+    """Per-seed least-squares slope of the classification ratio (factors, seeds) against log2 of the
+    sub-sampling factor -> (seeds,)."""
+    return slopes(np.asarray(ratio, float)[None], factors)[0]
+
+
+def fraction_removed(shift: np.ndarray, remaining: np.ndarray, seed: int = 0) -> Estimate:
+    """``1 - mean(remaining) / mean(shift)`` from per-seed slopes of the same seeds (resampled jointly):
+    the share of a shift (e.g. from sub-sampling) that a correction (re-weighting) undoes."""
+    idx = resample_indices(len(shift), seed)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        boot = 1 - mean_over_seeds(remaining, idx) / mean_over_seeds(shift, idx)
+    return interval(1 - np.nanmean(remaining) / np.nanmean(shift), boot)
+
+
+def _label_counts(labels: np.ndarray, axis: int) -> np.ndarray:
+    """How often each class label occurs along ``axis``, as a trailing class axis."""
+    moved = np.moveaxis(np.asarray(labels), axis, -1)
+    return (moved[..., None] == np.arange(int(moved.max()) + 1)).sum(-2)
+
+
+def majority_vote(labels: np.ndarray, axis: int) -> np.ndarray:
+    """The most common label along ``axis`` (ties go to the lower label)."""
+    return _label_counts(labels, axis).argmax(-1)
+
+
+def mode_share(labels: np.ndarray, axis: int) -> np.ndarray:
+    """The share of the labels along ``axis`` equal to their most common value."""
+    return _label_counts(labels, axis).max(-1) / labels.shape[axis]
+
+
+def weight_and_seed_agreement(predictions: np.ndarray) -> tuple[float, float]:
+    """The paper's two agreements from predicted labels (ratios, seeds, examples).
+
+    Weight agreement: per weight ratio a majority vote over seeds, then per example the share of the
+    voted labels equal to their mode, averaged over examples. Seed agreement: per ratio and example
+    the share of seeds agreeing with their mode, averaged over ratios and examples.
+    """
+    votes = majority_vote(predictions, axis=1)  # (ratios, examples)
+    return float(mode_share(votes, axis=0).mean()), float(mode_share(predictions, axis=1).mean())
+
+
+def weighted_class_loss(class_loss: np.ndarray, class_weights: np.ndarray, class_counts) -> np.ndarray:
+    """Each model's weighted loss on a labelled set, ``sum_c w_c n_c loss_c / n``, from per-class mean
+    losses (checkpoints, ratios, seeds, classes) and weights (ratios, classes) -> (checkpoints, ratios, seeds)."""
+    counts = np.asarray(class_counts, float)
+    return (class_loss * np.asarray(class_weights)[None, :, None, :] * counts).sum(-1) / counts.sum()
+
+
+def chosen_checkpoints(criterion: np.ndarray) -> np.ndarray:
+    """Per model the checkpoint with the lowest criterion (checkpoints, ratios, seeds) -> (ratios, seeds);
+    non-finite values (diverged models) are never chosen over finite ones."""
+    return np.where(np.isfinite(criterion), criterion, np.inf).argmin(0)
+
+
+def effect_at(ratio: np.ndarray, chosen: np.ndarray, weight_ratios, seed: int = 0) -> Estimate:
+    """``E`` with every model read at its own checkpoint ``chosen`` (ratios, seeds) of ``ratio``
+    (checkpoints, ratios, seeds), with its bootstrap interval over seeds."""
+    picked = np.take_along_axis(ratio, chosen[None], axis=0)  # (1, ratios, seeds)
+    return mean_with_interval(slopes(picked, weight_ratios)[0], seed)

@@ -18,6 +18,7 @@ import numpy as np
 from iwcore.losses import NORMALISATIONS, class_weights_for_ratio
 
 OPTIMIZERS = ("sgd", "adam")
+PRECISIONS = ("fp32", "bf16")
 INVERSE_SIGMA_MAX = "inverse_sigma_max"  # lr = 1 / largest singular value of the training inputs
 
 
@@ -46,9 +47,14 @@ class Sweep:
     normalisation: str = "mean"
     lr_by_ratio: dict = field(default_factory=dict)  # e.g. {1.0: 0.05}: the paper's unweighted dropout CNN
     null_weights: bool = False  # train every model unweighted while keeping the ratio labels (C19)
+    class_weights: tuple[tuple[float, ...], ...] = ()  # explicit per-class weights, one row per weight ratio (multiclass)
     checkpoints: tuple[int, ...] = ()  # epochs to evaluate at; empty means default_schedule(epochs)
     snapshot_epochs: tuple[int, ...] = ()  # epochs whose per-example predictions are kept (figures, agreement)
     models_per_step: int = 0  # how many models share one stacked step; 0 means all of them
+    # "fp32" (the default, as the paper) or "bf16": forward passes under CUDA autocast to bfloat16 (losses,
+    # parameters and optimizer state stay fp32). A documented speed option for CUDA only; it is part of the
+    # config, so it never shares a cache entry with an fp32 run.
+    precision: str = "fp32"
 
     def __post_init__(self):
         if not self.weight_ratios:
@@ -65,10 +71,15 @@ class Sweep:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; expected one of {OPTIMIZERS}")
         if self.normalisation not in NORMALISATIONS:
             raise ValueError(f"unknown normalisation {self.normalisation!r}; expected one of {NORMALISATIONS}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; expected one of {PRECISIONS}")
         if isinstance(self.lr, str) and self.lr != INVERSE_SIGMA_MAX:
             raise ValueError(f"lr must be a number or {INVERSE_SIGMA_MAX!r}, got {self.lr!r}")
         if self.lr_by_ratio and self.optimizer != "sgd":
             raise ValueError("a learning rate per weight ratio is only supported with plain SGD")
+        if self.class_weights and (len(self.class_weights) != len(self.weight_ratios)
+                                   or any(not w > 0 for row in self.class_weights for w in row)):
+            raise ValueError("class_weights needs one row of positive weights per weight ratio")
         if self.l2 < 0:
             raise ValueError(f"L2 coefficient must be >= 0, got {self.l2}")
         bad = [e for e in self.checkpoint_epochs if not 1 <= e <= self.epochs]

@@ -30,7 +30,8 @@ from iwcore.stacking import stack
 from iwcore.sweep import INVERSE_SIGMA_MAX, Sweep
 
 PARAM_TRACE_LIMIT = 1024  # models with at most this many parameters have them kept at every checkpoint
-EVAL_CHUNK = 4096
+EVAL_CHUNK = 4096  # most examples per evaluation forward pass ...
+EVAL_STACKED_INPUT = 2 ** 24  # ... and at most this many input elements over all models (bounds memory for big stacks)
 SAVE_EVERY_S = 60.0
 
 
@@ -60,9 +61,14 @@ def model_seed(ratio: float, seed: int) -> int:
 
 
 def class_weight_table(sweep: Sweep, num_classes: int) -> np.ndarray:
-    """(ratios, classes) weights: from each binary ratio, or all ones for a null sweep."""
+    """(ratios, classes) weights: explicit rows, all ones for a null sweep, or from each binary ratio."""
     if sweep.null_weights:
         return np.ones((len(sweep.weight_ratios), num_classes))
+    if sweep.class_weights:
+        table = np.array(sweep.class_weights, dtype=float)
+        if table.shape[1] != num_classes:
+            raise ValueError(f"class_weights rows have {table.shape[1]} entries; the task has {num_classes} classes")
+        return table
     if num_classes != 2:
         raise ValueError("weight ratios describe binary tasks; this task has "
                          f"{num_classes} classes")
@@ -106,6 +112,8 @@ def train_sweep(sweep: Sweep, device: torch.device, progress_file: Path | None =
     end of every group of models, and a later call resumes from it.
     """
     start = time.time()
+    if sweep.precision == "bf16" and device.type != "cuda":
+        raise ValueError(f"precision 'bf16' is a CUDA option; sweep {sweep.name!r} runs on {device}")
     task = build_task(sweep.task, **sweep.task_options).to(device)
     lr = learning_rate(sweep, task.x_train)
     weights = torch.tensor(class_weight_table(sweep, task.num_classes), dtype=torch.float32, device=device)
@@ -173,6 +181,7 @@ def _train_group(sweep, task, lr, weights, members, recorder, device, bar, resum
     snapshots = {e: k for k, e in enumerate(sweep.snapshots)}
     last_save = time.time()
     for epoch in range(first_epoch, sweep.epochs + 1):
+        epoch_start = time.time()
         torch.manual_seed(int(np.random.SeedSequence([seeds[0], epoch]).generate_state(1)[0]))  # dropout masks
         order = torch.from_numpy(np.stack([rng.permutation(n) for rng in order_rngs])).to(device)
         epoch_loss = torch.zeros(len(members), device=device)
@@ -180,7 +189,9 @@ def _train_group(sweep, task, lr, weights, members, recorder, device, bar, resum
         for b in range(0, n, batch):
             idx = order[:, b:b + batch]
             xb, yb = task.x_train[idx], task.y_train[idx]
-            losses = weighted_loss(stacked.forward(xb), yb, cw, sweep.normalisation)
+            with _autocast(sweep, device):
+                logits = stacked.forward(xb)
+            losses = weighted_loss(logits.float(), yb, cw, sweep.normalisation)
             (losses.sum() + l2_penalty(params, sweep.l2)).backward()
             if grad_scale is not None:
                 for p in params:
@@ -189,14 +200,16 @@ def _train_group(sweep, task, lr, weights, members, recorder, device, bar, resum
             optimizer.zero_grad(set_to_none=True)
             epoch_loss += losses.detach() * idx.shape[1]
         epoch_loss = (epoch_loss / n).cpu().numpy()
+        steps_per_s = math.ceil(n / batch) / (time.time() - epoch_start)
         for m, (r, s) in enumerate(zip(row_idx, seed_pos)):
             if not math.isfinite(epoch_loss[m]) and recorder.diverged_epoch[r, s] == 0:
                 recorder.diverged_epoch[r, s] = epoch
         if epoch in checkpoints:
-            _evaluate(stacked, task, recorder, checkpoints[epoch], snapshots.get(epoch), row_idx, seed_pos, sweep)
+            _evaluate(stacked, task, recorder, checkpoints[epoch], snapshots.get(epoch), row_idx, seed_pos, sweep,
+                      device)
             recorder.train_loss[checkpoints[epoch], row_idx, seed_pos] = epoch_loss
         bar.update(1)
-        bar.set_postfix(models=len(members), refresh=False)
+        bar.set_postfix(models=len(members), steps_per_s=f"{steps_per_s:.1f}", refresh=False)
         if progress_file is not None and (time.time() - last_save > SAVE_EVERY_S or epoch == sweep.epochs):
             _save_progress(progress_file, sweep, recorder, group_index if epoch < sweep.epochs else group_index + 1,
                            epoch if epoch < sweep.epochs else 0, stacked, optimizer, order_rngs,
@@ -210,6 +223,11 @@ def _optimizer(sweep: Sweep, params, lr: float):
     return torch.optim.Adam(params, lr=lr, **sweep.optimizer_options)
 
 
+def _autocast(sweep: Sweep, device: torch.device):
+    """bfloat16 autocast around forward passes when the sweep asks for it (CUDA only); otherwise a no-op."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=sweep.precision == "bf16")
+
+
 def _grad_scale(sweep: Sweep, lr: float, members, device):
     """Per-model factor lr_model / lr, which with plain SGD is a per-model learning rate."""
     if not sweep.lr_by_ratio:
@@ -220,12 +238,14 @@ def _grad_scale(sweep: Sweep, lr: float, members, device):
 
 
 @torch.no_grad()
-def _evaluate(stacked, task, recorder, ckpt, snapshot, row_idx, seed_pos, sweep):
+def _evaluate(stacked, task, recorder, ckpt, snapshot, row_idx, seed_pos, sweep, device):
     stacked.train(False)
     c = task.num_classes
     for name, ev in task.eval_sets.items():
-        logits = torch.cat([stacked.forward(ev.x[i:i + EVAL_CHUNK], shared_input=True)
-                            for i in range(0, len(ev.x), EVAL_CHUNK)], 1)
+        chunk = max(1, min(EVAL_CHUNK, EVAL_STACKED_INPUT // (stacked.n_models * ev.x[0].numel())))
+        with _autocast(sweep, device):
+            logits = torch.cat([stacked.forward(ev.x[i:i + chunk], shared_input=True).float()
+                                for i in range(0, len(ev.x), chunk)], 1)
         pred = predicted_class(logits, c)
         recorder.shares[name][ckpt, row_idx, seed_pos] = class_shares(pred, c).cpu().numpy()
         if ev.y is not None:

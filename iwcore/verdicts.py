@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from iwcore.stats import EffectSummary, Estimate
+from iwcore.stats import EffectSummary, Estimate, binomial_standard_error
 
 FADE_UPPER_MAX = 0.5  # fades: upper 95% bound of F at most this ...
 FADE_POINT_MAX = 0.25  # ... and the point estimate of F at most this
@@ -59,6 +59,45 @@ def persists(s: EffectSummary, over_baseline: Estimate | None = None) -> Decisio
     if over_baseline is not None:
         why += f"; E_final - unregularised E_final = {over_baseline} needs lower bound > 0"
     return Decision(Verdict.REPRODUCED if ok else Verdict.NOT_REPRODUCED, why, stat)
+
+
+def null_calibration(hits: int, sweeps: int) -> Decision:
+    """C19: the observed false-positive rate of "present early" over null sweeps may exceed the
+    nominal rate by at most ``NULL_STANDARD_ERRORS`` binomial standard errors (of the nominal rate)."""
+    rate = hits / sweeps
+    bound = NULL_FALSE_POSITIVE_RATE + NULL_STANDARD_ERRORS * binomial_standard_error(NULL_FALSE_POSITIVE_RATE, sweeps)
+    verdict = Verdict.REPRODUCED if rate <= bound else Verdict.NOT_REPRODUCED
+    return Decision(verdict, f"'present early' fired in {hits} of {sweeps} null sweeps (rate {rate:.3f}); "
+                             f"allowed at most {bound:.3f}",
+                    {"false_positive_rate": rate, "hits": hits, "null_sweeps": sweeps, "bound": bound})
+
+
+def agrees_as_much_as_seeds(agreements: dict[str, tuple[float, float]]) -> Decision:
+    """C11: on every set, weight agreement >= seed agreement - ``AGREEMENT_MARGIN`` ((weight, seed) per set)."""
+    ok = all(w >= s - AGREEMENT_MARGIN for w, s in agreements.values())
+    why = "; ".join(f"{k}: weight agreement {w:.3f} vs seed agreement {s:.3f}" for k, (w, s) in agreements.items())
+    return Decision(Verdict.REPRODUCED if ok else Verdict.NOT_REPRODUCED,
+                    f"{why}; needs weight >= seed - {AGREEMENT_MARGIN} on each",
+                    {k: {"weight_agreement": w, "seed_agreement": s} for k, (w, s) in agreements.items()})
+
+
+def reweighting_does_not_restore(shift: Estimate, removed: Estimate) -> Decision:
+    """C10: sub-sampling shifts the classification ratio (the 95% CI of its slope over log2 factor
+    excludes 0) and re-weighting removes less than ``REWEIGHT_REMOVED_MAX`` of that shift (upper bound)."""
+    stat = {"slope_without_iw": shift.as_dict(), "fraction_removed_by_iw": removed.as_dict()}
+    if not (shift.low > 0 or shift.high < 0):
+        return Decision(Verdict.NOT_REPRODUCED, f"sub-sampling did not shift the ratio: slope {shift} includes 0",
+                        stat)
+    ok = removed.high < REWEIGHT_REMOVED_MAX
+    why = (f"slope of r vs log2 f without IW {shift} excludes 0; fraction of it removed by IW {removed} needs upper "
+           f"bound < {REWEIGHT_REMOVED_MAX}")
+    return Decision(Verdict.REPRODUCED if ok else Verdict.NOT_REPRODUCED, why, stat)
+
+
+def present_at(effect: Estimate, where: str) -> Decision:
+    """C18: the effect at a chosen checkpoint has its lower 95% bound above 0."""
+    return Decision(Verdict.REPRODUCED if effect.low > 0 else Verdict.NOT_REPRODUCED,
+                    f"E at {where} = {effect}; needs lower bound > 0", {"E": effect.as_dict()})
 
 
 def all_of(decisions: dict[str, Decision]) -> Decision:

@@ -1,6 +1,6 @@
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from iwcore.losses import class_weights_for_ratio, l2_penalty, per_example_loss, weighted_loss

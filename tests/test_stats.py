@@ -1,11 +1,10 @@
 import numpy as np
-import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from iwcore.stats import difference_of_finals, effect_summary, interval, resample_indices, slopes
+from iwcore.stats import difference_of_finals, effect_summary, interval, null_firing_rate, resample_indices, slopes
 from iwcore.sweep import powers
-from iwcore.verdicts import Verdict, fades, persists, present_early
+from iwcore.verdicts import Verdict, fades, null_calibration, persists, present_early
 
 RATIOS = powers(2, 4)
 X = np.log2(RATIOS)
@@ -83,3 +82,12 @@ def test_effect_summary_intervals_contain_their_point_estimates():
 def test_fade_interval_is_infinite_when_the_peak_can_vanish():
     s = effect_summary(sweep_like([0.0, 0.001, 0.0, 0.0, 0.0, 0.0], noise=0.05), RATIOS, EPOCHS, 100)
     assert s.fade.high == np.inf
+
+
+def test_null_calibration_fails_an_anti_conservative_detector():  # negative control for C19
+    rng = np.random.default_rng(0)
+    null = 0.5 + rng.normal(0, 0.02, size=(len(EPOCHS), len(X), 9 * 40))  # 40 null sweeps of 9 seeds
+    hits, sweeps = null_firing_rate(null, RATIOS, EPOCHS, 100, 9, lambda s: s.peak.value > 0)
+    assert sweeps == 40 and null_calibration(hits, sweeps).verdict == Verdict.NOT_REPRODUCED
+    never, _ = null_firing_rate(null, RATIOS, EPOCHS, 100, 9, lambda s: False)
+    assert null_calibration(never, sweeps).verdict == Verdict.REPRODUCED

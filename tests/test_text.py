@@ -42,7 +42,7 @@ QUOTED = 'He called him "the witness", twice.'
 
 
 def write_mrpc(path: Path, first_column: str, rows: list[tuple]) -> Path:
-    """An MRPC-style file as shipped: UTF-8 with a BOM, tab-separated, raw quotes, CRLF-free."""
+    """An MRPC-style file as shipped: UTF-8 with a BOM, tab-separated, raw quotes."""
     lines = [f"{first_column}\t{HEADER}", *("\t".join(map(str, row)) for row in rows)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8-sig")
     return path

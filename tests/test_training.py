@@ -83,3 +83,13 @@ def test_unknown_device_and_missing_cuda_are_clear_errors():
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="no CUDA"):
             resolve_device("cuda")
+
+
+def test_explicit_class_weights_equal_the_ratio_they_encode():
+    explicit = train(small(weight_ratios=(0.25, 4.0), class_weights=((1.0, 0.25), (0.25, 1.0))))
+    from_ratio = train(small(weight_ratios=(0.25, 4.0)))
+    np.testing.assert_array_equal(explicit.param_trace, from_ratio.param_trace)
+    swapped = train(small(weight_ratios=(0.25, 4.0), class_weights=((0.25, 1.0), (1.0, 0.25))))
+    assert not np.array_equal(swapped.param_trace, from_ratio.param_trace)
+    with pytest.raises(ValueError, match="one row of positive weights"):
+        small(class_weights=((1.0, 0.0),) * 3)

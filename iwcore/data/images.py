@@ -20,7 +20,9 @@ Sampling. Every random choice comes from its own stream derived from ``seed`` an
 so changing one setting (say ``n_noise``) leaves the others' samples unchanged. Per class, one
 seeded permutation of the training images decides both the ``n_train_per_class`` cap and the
 sub-sample (each a prefix of it), so a larger sub-sampling factor keeps a subset of a smaller one.
-Label noise is applied last, to the images actually kept.
+Label noise is applied last, to the images actually kept. A validation split ("val", for choosing
+a checkpoint) is held out of each class's training images first, by its own seeded stream, with
+its true labels; with ``n_val_per_class=0`` (the default) the training images are those without one.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import torch
 from PIL import Image
 from torchvision.datasets import CIFAR10
 
+from iwcore.data import register_task
 from iwcore.data.task import EvalSet, Task
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -215,22 +218,26 @@ def load_digits_splits(test_fraction: float = 0.3, seed: int = 0) -> ImageSplits
 # Tasks
 
 
+@register_task("cifar_pair")
 def cifar_pair_task(data_dir, positive: str = "dog", negative: str = "cat", *, n_noise: int = 1000,
                     subsample_class: str | None = None, subsample_factor: float = 1,
-                    label_noise: float = 0.0, n_train_per_class: int | None = None,
+                    label_noise: float = 0.0, n_train_per_class: int | None = None, n_val_per_class: int = 0,
                     pixels: str = "unit", seed: int = 0, download: bool = False) -> Task:
     """Binary CIFAR-10 task (label 1 = ``positive``) with eval sets "test", "other" and "noise".
 
     "test": the pair's test images (labelled); "other": the other eight classes' test images;
     "noise": ``n_noise`` uniform-noise images (omitted when 0). ``subsample_class`` keeps
     ``1/subsample_factor`` of that class's training images; ``label_noise`` flips that fraction
-    of each class's (kept) training labels; ``n_train_per_class`` caps each class first.
+    of each class's (kept) training labels; ``n_train_per_class`` caps each class first;
+    ``n_val_per_class`` training images per class are held out before all of that as "val".
     """
     return _pair_task("cifar10", load_cifar10(data_dir, download=download), str(positive), str(negative),
                       n_noise=n_noise, subsample_class=subsample_class, subsample_factor=subsample_factor,
-                      label_noise=label_noise, n_train_per_class=n_train_per_class, pixels=pixels, seed=seed)
+                      label_noise=label_noise, n_train_per_class=n_train_per_class, n_val_per_class=n_val_per_class,
+                      pixels=pixels, seed=seed)
 
 
+@register_task("cifar_multiclass")
 def cifar_multiclass_task(data_dir, *, n_train_per_class: int | None = None, pixels: str = "unit",
                           seed: int = 0, download: bool = False) -> Task:
     """All ten CIFAR-10 classes (labels in torchvision's order) with the labelled "test" set."""
@@ -238,16 +245,19 @@ def cifar_multiclass_task(data_dir, *, n_train_per_class: int | None = None, pix
                             n_train_per_class=n_train_per_class, pixels=pixels, seed=seed)
 
 
+@register_task("digits_pair")
 def digits_pair_task(positive: int | str = 8, negative: int | str = 3, *, n_noise: int = 1000,
                      subsample_class: int | str | None = None, subsample_factor: float = 1,
-                     label_noise: float = 0.0, n_train_per_class: int | None = None,
+                     label_noise: float = 0.0, n_train_per_class: int | None = None, n_val_per_class: int = 0,
                      pixels: str = "unit", seed: int = 0, test_fraction: float = 0.3) -> Task:
     """Like ``cifar_pair_task`` on 8x8 digits ``(N, 1, 8, 8)``; the default pair (8 vs 3) is a similar-looking one."""
     return _pair_task("digits", load_digits_splits(test_fraction, seed), str(positive), str(negative),
                       n_noise=n_noise, subsample_class=subsample_class, subsample_factor=subsample_factor,
-                      label_noise=label_noise, n_train_per_class=n_train_per_class, pixels=pixels, seed=seed)
+                      label_noise=label_noise, n_train_per_class=n_train_per_class, n_val_per_class=n_val_per_class,
+                      pixels=pixels, seed=seed)
 
 
+@register_task("digits_multiclass")
 def digits_multiclass_task(*, n_train_per_class: int | None = None, pixels: str = "unit", seed: int = 0,
                            test_fraction: float = 0.3) -> Task:
     """All ten digits with the labelled held-out "test" set."""
@@ -257,7 +267,7 @@ def digits_multiclass_task(*, n_train_per_class: int | None = None, pixels: str 
 
 def _pair_task(dataset: str, splits: ImageSplits, positive: str, negative: str, *, n_noise: int,
                subsample_class: int | str | None, subsample_factor: float, label_noise: float,
-               n_train_per_class: int | None, pixels: str, seed: int) -> Task:
+               n_train_per_class: int | None, n_val_per_class: int, pixels: str, seed: int) -> Task:
     subsample_class = None if subsample_class is None else str(subsample_class)
     pos, neg = _class_index(splits, positive), _class_index(splits, negative)
     if pos == neg:
@@ -268,11 +278,14 @@ def _pair_task(dataset: str, splits: ImageSplits, positive: str, negative: str, 
         raise ValueError(f"subsample_factor must be >= 1, got {subsample_factor}")
     if not 0.0 <= label_noise <= 1.0:
         raise ValueError(f"label_noise must be in [0, 1], got {label_noise}")
-    train_idx, labels, n_train, n_flipped = [], [], {}, {}
+    train_idx, labels, val_idx, val_labels, n_train, n_flipped = [], [], [], [], {}, {}
     for label, cls in ((0, neg), (1, pos)):
         name = splits.classes[cls]
         factor = subsample_factor if name == subsample_class else 1
-        idx = _seeded_prefix(np.flatnonzero(splits.y_train == cls), n_train_per_class, factor, seed, name)
+        pool, held_out = _hold_out(np.flatnonzero(splits.y_train == cls), n_val_per_class, seed, name)
+        val_idx.append(held_out)
+        val_labels.append(np.full(len(held_out), label, dtype=np.int64))
+        idx = _seeded_prefix(pool, n_train_per_class, factor, seed, name)
         y = np.full(len(idx), label, dtype=np.int64)
         flip = _rng(seed, f"label_noise/{name}").choice(len(idx), round(label_noise * len(idx)), replace=False)
         y[flip] = 1 - label
@@ -289,6 +302,9 @@ def _pair_task(dataset: str, splits: ImageSplits, positive: str, negative: str, 
                         torch.from_numpy((splits.y_test[in_pair] == pos).astype(np.int64)), "in_domain"),
         "other": EvalSet(_to_float(splits.x_test[~in_pair], splits.max_value), None, "out_of_domain"),
     }
+    if n_val_per_class:
+        eval_sets["val"] = EvalSet(_to_float(splits.x_train[np.concatenate(val_idx)], splits.max_value),
+                                   torch.from_numpy(np.concatenate(val_labels)), "in_domain")
     if n_noise:
         noise = _rng(seed, "noise").random((n_noise, *splits.x_train.shape[1:]), dtype=np.float32)
         eval_sets["noise"] = EvalSet(torch.from_numpy(noise), None, "noise")
@@ -296,6 +312,7 @@ def _pair_task(dataset: str, splits: ImageSplits, positive: str, negative: str, 
         "dataset": dataset, "source": splits.source, "positive": positive, "negative": negative,
         "n_train": n_train, "n_flipped": n_flipped, "subsample_class": subsample_class,
         "subsample_factor": subsample_factor, "label_noise": label_noise, "n_train_per_class": n_train_per_class,
+        "n_val_per_class": n_val_per_class,
         "n_eval": {k: len(v.x) for k, v in eval_sets.items()}, "pixels": pixels, "seed": seed,
     }
     return Task(f"{dataset}-{positive}-vs-{negative}", scale(x_train), torch.from_numpy(np.concatenate(labels)),
@@ -322,6 +339,14 @@ def _class_index(splits: ImageSplits, name: str) -> int:
     if name not in splits.classes:
         raise ValueError(f"unknown class {name!r}; expected one of {', '.join(splits.classes)}")
     return splits.classes.index(name)
+
+
+def _hold_out(idx: np.ndarray, n_held_out: int, seed: int, class_name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(the rest, a seeded choice of ``n_held_out`` of ``idx``), both sorted; nothing held out for 0."""
+    if not 0 <= n_held_out < len(idx):
+        raise ValueError(f"cannot hold out {n_held_out} of the {len(idx)} training images of {class_name!r}")
+    held_out = np.sort(_rng(seed, f"validation/{class_name}").choice(idx, n_held_out, replace=False))
+    return np.setdiff1d(idx, held_out), held_out
 
 
 def _seeded_prefix(idx: np.ndarray, cap: int | None, factor: float, seed: int, class_name: str) -> np.ndarray:

@@ -30,7 +30,7 @@ from iwcore.data.task import EvalSet, Task
 MAX_LENGTH = 128  # BERT's max_seq_length for MRPC in Devlin et al. and in the paper's code
 PAIR_CLASS_NAMES = ("not_paraphrase", "paraphrase")
 GLUE_TRAIN, GLUE_DEV, GLUE_TEST = "train.tsv", "dev.tsv", "test.tsv"
-ORIGINAL_TRAIN, ORIGINAL_TEST = "msr_paraphrase_train.txt", "msr_paraphrase_test.txt"
+ORIGINAL_TEST = "msr_paraphrase_test.txt"  # labelled; GLUE test.tsv holds the same pairs without labels
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]")  # ids 0..3 in the synthetic vocabulary
 
 
@@ -254,7 +254,9 @@ def synthetic_pair_task(n_train: int, n_test: int, seed: int, n_out_of_domain: i
     """The fast-tier stand-in for MRPC, deterministic given ``seed`` (see ``synthetic_pairs``).
 
     The defaults (non-paraphrase = a different sentence, 3 to 5 words) are what ``tiny_bert``
-    learns with plain SGD: about 90% test accuracy after 20-40 epochs of 1000 pairs at lr 0.1.
+    learns with plain SGD (1000 pairs, batch 16, lr 0.03-0.1): after a seed-dependent plateau at
+    chance of 10-40 epochs it reaches 75-96% test accuracy by epoch 40-60. Partial replacement
+    (``n_replaced`` 2 of up to 8 words) stayed below 70% in 60 epochs.
 
     Eval sets: ``"test"`` (in-domain, labelled) and ``"out_of_domain"``: unlabelled pairs of
     independent sentences of meanings never seen in training (default ``n_test`` of them).
