@@ -41,10 +41,15 @@ def decide_per_set(result: SweepResult, criterion, deciding: tuple[str, ...], re
         return criterion(summary, difference_of_finals(summary, summarize(baseline, name),
                                                        paired=result.seeds == baseline.seeds))
 
-    decision = all_of({name: decide(name) for name in deciding})
-    for name in reported:
-        d = decide(name)
-        decision.statistic[f"{name} (reported)"] = {"verdict": d.verdict.value, **d.statistic}
+    return combine_per_set({name: decide(name) for name in deciding + reported}, deciding)
+
+
+def combine_per_set(decisions: dict[str, Decision], deciding: tuple[str, ...]) -> Decision:
+    """All of the deciding sets' decisions; every other set's verdict and statistic reported beside it."""
+    decision = all_of({name: decisions[name] for name in deciding})
+    for name, d in decisions.items():
+        if name not in deciding:
+            decision.statistic[f"{name} (reported)"] = {"verdict": d.verdict.value, **d.statistic}
     return decision
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from claims.kit import TIERS, assert_reproduced, decide_per_set, figure_path, record
+from claims.kit import TIERS, assert_reproduced, decide_per_set, figure_path, record, tiers
 from iwcore import figures
 from iwcore.data import build_task
-from iwcore.stats import null_firing_rate
+from iwcore.stats import split_summaries
 from iwcore.sweep import INVERSE_SIGMA_MAX, Sweep, powers
 from iwcore.verdicts import (SVM_COSINE_MIN, Decision, Verdict, all_of, fades, null_calibration, persists,
                              present_early)
@@ -27,12 +27,14 @@ DECIDING = ("test", "grid")  # CLAIMS.md: the share of the grid and of the test 
 REPORTED = ("off_manifold",)
 
 
-def sweep(tier: str, name: str, model: str, task: str = "separable_2d", ratios=None, **changes) -> Sweep:
+def sweep(tier: str, name: str, model: str, task: str = "separable_2d", **changes) -> Sweep:
+    """A 2D sweep at the tier's scale with the paper's optimiser; ``changes`` override any field."""
     s = SCALE[tier]
-    return Sweep(name=f"{tier}-{name}", task=task,
-                 task_options={"n_per_class": s["n_per_class"], "n_test_per_class": s["n_test"]},
-                 model=model, weight_ratios=ratios or s["unregularised"], seeds=s["seeds"], epochs=s["epochs"],
-                 batch_size=8, lr=INVERSE_SIGMA_MAX, **changes)
+    fields = dict(name=f"{tier}-{name}", task=task,
+                  task_options={"n_per_class": s["n_per_class"], "n_test_per_class": s["n_test"]},
+                  model=model, weight_ratios=s["unregularised"], seeds=s["seeds"], epochs=s["epochs"],
+                  batch_size=8, lr=INVERSE_SIGMA_MAX)
+    return Sweep(**{**fields, **changes})
 
 
 def unregularised(tier, model):
@@ -40,7 +42,7 @@ def unregularised(tier, model):
 
 
 def regularised(tier, model):
-    return sweep(tier, f"separable-{model}-l2", model, ratios=REGULARISED, l2=0.001)
+    return sweep(tier, f"separable-{model}-l2", model, weight_ratios=REGULARISED, l2=0.001)
 
 
 def boundary_figure(report_dir, tier, result, name, title):
@@ -50,7 +52,11 @@ def boundary_figure(report_dir, tier, result, name, title):
 
 
 @pytest.mark.claim("C1")
-@pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize("tier", tiers(fast_xfail=(
+    "measured at fast scale (128 points, 1,000 epochs = 16k SGD steps, about 1% of the paper's 1.28M): "
+    "logistic regression has not faded, F = 0.48 [0.475, 0.478] on the test points and 0.43 [0.41, 0.44] on "
+    "the grid (needs <= 0.25); the MLP fades (F = 0.030 and 0.12). Extreme weights converge slowest, as the "
+    "paper notes")))
 def test_C1_weighting_fades_on_separable_data(tier, run_sweep, request, report_dir):
     """Weighting moves the decision boundary early, but differently weighted models converge."""
     results = {model: run_sweep(unregularised(tier, model)) for model in ("mlp", "logreg")}  # C4 trains logreg
@@ -121,7 +127,10 @@ def svm_cosines(result) -> np.ndarray:
 
 
 @pytest.mark.claim("C4")
-@pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize("tier", tiers(fast_xfail=(
+    "measured at fast scale (16k SGD steps): the cosine to the SVM direction ends at 0.946-0.982 across "
+    "weight ratios (needs >= 0.99), and for w = 64 it is no higher than at epoch 1 (0.983 -> 0.978); the "
+    "direction converges only logarithmically in the number of steps")))
 def test_C4_logistic_regression_tends_to_the_svm(tier, run_sweep, request, report_dir):
     """Whatever the weights, logistic regression converges in direction to the hard-margin SVM."""
     result = run_sweep(unregularised(tier, "logreg"))
@@ -174,17 +183,22 @@ def test_C5_weighting_persists_where_data_are_not_separable(tier, run_sweep, req
 
 
 @pytest.mark.claim("C19")
-@pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize("tier", tiers(fast_xfail=(
+    "measured at fast scale: 'present early' fired in 56 of 100 null sweeps of 3 seeds (allowed 9.4%). "
+    "With 3 seeds the percentile bootstrap of a maximum over early checkpoints is far from calibrated, so "
+    "'present early' alone is no evidence at 3 seeds; compare each claim's E_peak with the null E_peak "
+    "reported here")))
 def test_C19_present_early_is_calibrated_under_the_null(tier, run_sweep, request, report_dir):
     """When all weights are 1 but labelled as a sweep, 'present early' fires at most at its nominal rate."""
     s = SCALE[tier]
     n_seeds, repeats = len(s["seeds"]), s["null_repeats"]
     null = run_sweep(sweep(tier, "null-logreg", "logreg", seeds=tuple(range(n_seeds * repeats)),
                            epochs=s["null_epochs"], null_weights=True))
-    hits, sweeps = null_firing_rate(null.ratio("test"), null.weight_ratios, null.epochs, null.config["epochs"],
-                                    n_seeds, present_early)
-    decision = null_calibration(hits, sweeps)
-    decision.statistic["seeds_per_sweep"] = n_seeds
+    summaries = split_summaries(null.ratio("test"), null.weight_ratios, null.epochs, null.config["epochs"], n_seeds)
+    decision = null_calibration(sum(present_early(s) for s in summaries), len(summaries))
+    decision.statistic.update({"seeds_per_sweep": n_seeds,
+                               "null E_peak, 95th percentile over sweeps": float(np.percentile(
+                                   [s.peak.value for s in summaries], 95))})
     record(request, report_dir, claim_id="C19", tier=tier, decision=decision, results=[null], figures=[],
            claim="Null calibration: when the weights cannot matter (all weight ratios set to 1 but labelled as a "
                  "sweep), the 'present early' test fires at most at its nominal 5% rate.",

@@ -96,6 +96,21 @@ def lines(x, series: dict[str, np.ndarray], path: Path, title: str, xlabel: str,
     return _save(fig, path)
 
 
+def mean_sd_lines(x, series: dict[str, np.ndarray], path: Path, title: str, xlabel: str, ylabel: str,
+                  xscale="log") -> Path:
+    """One line per series of (x, units) values: the mean over units with a ±1 sd band (Fig 5: gain per rho,
+    spread over the ten weighted classes); a dashed zero line for reference."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    for (name, y), color in zip(series.items(), _ratio_colors(len(series))):
+        mean, sd = np.nanmean(y, 1), np.nanstd(y, 1)
+        ax.plot(x, mean, label=name, color=color)
+        ax.fill_between(x, mean - sd, mean + sd, color=color, alpha=0.15)
+    ax.axhline(0, color="grey", lw=0.8, ls="--")
+    ax.set(xscale=xscale, xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(fontsize=6, ncol=2)
+    return _save(fig, path)
+
+
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()

@@ -124,16 +124,13 @@ def binomial_standard_error(rate: float, trials: int) -> float:
     return float(np.sqrt(rate * (1 - rate) / trials))
 
 
-def null_firing_rate(ratio: np.ndarray, weight_ratios, epochs, total_epochs: int, seeds_per_sweep: int,
-                     detector) -> tuple[int, int]:
-    """How often ``detector(EffectSummary)`` fires over null sweeps: the seed axis of ``ratio``
-    (checkpoints, ratios, seeds) is cut into consecutive sweeps of ``seeds_per_sweep`` seeds.
-    Returns (hits, sweeps)."""
-    sweeps = ratio.shape[2] // seeds_per_sweep
-    hits = sum(bool(detector(effect_summary(ratio[..., k * seeds_per_sweep:(k + 1) * seeds_per_sweep],
-                                            weight_ratios, epochs, total_epochs, seed=k)))
-               for k in range(sweeps))
-    return hits, sweeps
+def split_summaries(ratio: np.ndarray, weight_ratios, epochs, total_epochs: int,
+                    seeds_per_sweep: int) -> list[EffectSummary]:
+    """Effect summaries of consecutive groups of ``seeds_per_sweep`` seeds of ``ratio`` (checkpoints,
+    ratios, seeds), each group read as a sweep of its own (e.g. many null sweeps trained as one)."""
+    return [effect_summary(ratio[..., k * seeds_per_sweep:(k + 1) * seeds_per_sweep], weight_ratios, epochs,
+                           total_epochs, seed=k)
+            for k in range(ratio.shape[2] // seeds_per_sweep)]
 
 
 def mean_with_interval(per_seed: np.ndarray, seed: int = 0) -> Estimate:
@@ -201,3 +198,131 @@ def effect_at(ratio: np.ndarray, chosen: np.ndarray, weight_ratios, seed: int = 
     (checkpoints, ratios, seeds), with its bootstrap interval over seeds."""
     picked = np.take_along_axis(ratio, chosen[None], axis=0)  # (1, ratios, seeds)
     return mean_with_interval(slopes(picked, weight_ratios)[0], seed)
+
+
+def mean_with_interval(per_seed: np.ndarray, seed: int = 0) -> Estimate:
+    """Mean over seeds of a per-seed statistic, with its bootstrap interval over seeds."""
+    return interval(float(np.nanmean(per_seed)), mean_over_seeds(per_seed, resample_indices(len(per_seed), seed)))
+
+
+def factor_slopes(ratio: np.ndarray, factors) -> np.ndarray:
+    """Per-seed least-squares slope of the classification ratio (factors, seeds) against log2 of the
+    sub-sampling factor -> (seeds,)."""
+    return slopes(np.asarray(ratio, float)[None], factors)[0]
+
+
+def fraction_removed(shift: np.ndarray, remaining: np.ndarray, seed: int = 0) -> Estimate:
+    """``1 - mean(remaining) / mean(shift)`` from per-seed slopes of the same seeds (resampled jointly):
+    the share of a shift (e.g. from sub-sampling) that a correction (re-weighting) undoes."""
+    idx = resample_indices(len(shift), seed)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        boot = 1 - mean_over_seeds(remaining, idx) / mean_over_seeds(shift, idx)
+    return interval(1 - np.nanmean(remaining) / np.nanmean(shift), boot)
+
+
+def _label_counts(labels: np.ndarray, axis: int) -> np.ndarray:
+    """How often each class label occurs along ``axis``, as a trailing class axis."""
+    moved = np.moveaxis(np.asarray(labels), axis, -1)
+    return (moved[..., None] == np.arange(int(moved.max()) + 1)).sum(-2)
+
+
+def majority_vote(labels: np.ndarray, axis: int) -> np.ndarray:
+    """The most common label along ``axis`` (ties go to the lower label)."""
+    return _label_counts(labels, axis).argmax(-1)
+
+
+def mode_share(labels: np.ndarray, axis: int) -> np.ndarray:
+    """The share of the labels along ``axis`` equal to their most common value."""
+    return _label_counts(labels, axis).max(-1) / labels.shape[axis]
+
+
+def weight_and_seed_agreement(predictions: np.ndarray) -> tuple[float, float]:
+    """The paper's two agreements from predicted labels (ratios, seeds, examples).
+
+    Weight agreement: per weight ratio a majority vote over seeds, then per example the share of the
+    voted labels equal to their mode, averaged over examples. Seed agreement: per ratio and example
+    the share of seeds agreeing with their mode, averaged over ratios and examples.
+    """
+    votes = majority_vote(predictions, axis=1)  # (ratios, examples)
+    return float(mode_share(votes, axis=0).mean()), float(mode_share(predictions, axis=1).mean())
+
+
+def weighted_class_loss(class_loss: np.ndarray, class_weights: np.ndarray, class_counts) -> np.ndarray:
+    """Each model's weighted loss on a labelled set, ``sum_c w_c n_c loss_c / n``, from per-class mean
+    losses (checkpoints, ratios, seeds, classes) and weights (ratios, classes) -> (checkpoints, ratios, seeds)."""
+    counts = np.asarray(class_counts, float)
+    return (class_loss * np.asarray(class_weights)[None, :, None, :] * counts).sum(-1) / counts.sum()
+
+
+def chosen_checkpoints(criterion: np.ndarray) -> np.ndarray:
+    """Per model the checkpoint with the lowest criterion (checkpoints, ratios, seeds) -> (ratios, seeds);
+    non-finite values (diverged models) are never chosen over finite ones."""
+    return np.where(np.isfinite(criterion), criterion, np.inf).argmin(0)
+
+
+def effect_at(ratio: np.ndarray, chosen: np.ndarray, weight_ratios, seed: int = 0) -> Estimate:
+    """``E`` with every model read at its own checkpoint ``chosen`` (ratios, seeds) of ``ratio``
+    (checkpoints, ratios, seeds), with its bootstrap interval over seeds."""
+    picked = np.take_along_axis(ratio, chosen[None], axis=0)  # (1, ratios, seeds)
+    return mean_with_interval(slopes(picked, weight_ratios)[0], seed)
+
+
+def weighted_accuracy(recall: np.ndarray, class_weights: np.ndarray) -> np.ndarray:
+    """``sum_c w_c recall_c / sum_c w_c`` over the trailing class axis: the accuracy on a test set whose
+    classes are shifted to the proportions ``w`` (C15), from per-class recall; the arrays broadcast."""
+    w = np.asarray(class_weights, float)
+    return (recall * w).sum(-1) / w.sum(-1)
+
+
+def label_shift_gain(recall: np.ndarray, class_weights: np.ndarray, iw_rows, unweighted_row: int) -> np.ndarray:
+    """C15's gain ``Delta(t)`` = weighted accuracy of each IW model - that of the unweighted model, both
+    weighted by the IW model's class weights. ``recall`` (checkpoints, ratios, seeds, classes),
+    ``class_weights`` (ratios, classes) -> (checkpoints, IW rows, seeds), paired by seed."""
+    w = np.asarray(class_weights, float)[list(iw_rows)][None, :, None, :]
+    return weighted_accuracy(recall[:, list(iw_rows)], w) - weighted_accuracy(recall[:, [unweighted_row]], w)
+
+
+@dataclass(frozen=True)
+class GainSummary:
+    """A gain over checkpoints (mean over bootstrap units) with its early peak and final value."""
+
+    epochs: np.ndarray
+    gain: np.ndarray  # (checkpoints,)
+    gain_low: np.ndarray
+    gain_high: np.ndarray
+    peak: Estimate
+    peak_epoch: int
+    final: Estimate
+    n_units: int
+    unit: str  # what the bootstrap resampled
+
+    def as_dict(self) -> dict:
+        return {"gain_peak": self.peak.as_dict(), "gain_peak_epoch": int(self.peak_epoch),
+                "gain_final": self.final.as_dict(), "bootstrap_unit": self.unit, "n_units": self.n_units}
+
+
+def gain_summary(gain: np.ndarray, cell_classes, epochs, total_epochs: int, seed: int = 0) -> GainSummary:
+    """Peak (largest mean gain in the first 10% of epochs) and final mean gain with bootstrap intervals.
+
+    ``gain`` is (checkpoints, cells, seeds), ``cell_classes`` the weighted class of each cell. The
+    bootstrap resamples seeds (each averaged over all cells) where there are several; with one seed it
+    resamples the weighted classes (each averaged over its cells, i.e. over rho), the unit over which
+    the paper's Fig 5 shows its spread.
+    """
+    cell_classes = np.asarray(cell_classes)
+    if gain.shape[2] > 1:
+        per_unit, unit = np.nanmean(gain, axis=1), "seeds"
+    else:
+        classes = np.unique(cell_classes)
+        per_unit = np.stack([np.nanmean(gain[:, cell_classes == c, 0], axis=1) for c in classes], axis=1)
+        unit = "weighted classes (one seed)"
+    epochs = np.asarray(epochs)
+    early = epochs <= early_window_end(total_epochs)
+    boot = mean_over_seeds(per_unit, resample_indices(per_unit.shape[1], seed))  # (checkpoints, resamples)
+    mean = np.nanmean(per_unit, axis=1)
+    tail = (1 - CONFIDENCE) / 2
+    low, high = np.nanquantile(boot, [tail, 1 - tail], axis=1)
+    peak_at = int(np.nanargmax(np.where(early, mean, -np.inf)))
+    peak = interval(mean[peak_at], np.nanmax(np.where(early[:, None], boot, -np.inf), axis=0))
+    return GainSummary(epochs, mean, low, high, peak, int(epochs[peak_at]), interval(mean[-1], boot[-1]),
+                       per_unit.shape[1], unit)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from iwcore.stats import EffectSummary, Estimate, binomial_standard_error
+from iwcore.stats import EffectSummary, Estimate, GainSummary, binomial_standard_error
 
 FADE_UPPER_MAX = 0.5  # fades: upper 95% bound of F at most this ...
 FADE_POINT_MAX = 0.25  # ... and the point estimate of F at most this
@@ -108,3 +108,18 @@ def all_of(decisions: dict[str, Decision]) -> Decision:
                Verdict.INCONCLUSIVE if Verdict.INCONCLUSIVE in verdicts else Verdict.REPRODUCED)
     reason = "; ".join(f"{k}: {d.verdict.value} ({d.reason})" for k, d in decisions.items())
     return Decision(verdict, reason, {k: d.statistic for k, d in decisions.items()})
+
+
+def label_shift_dissipates(g: GainSummary) -> Decision:
+    """C15: IW's gain in label-shift-weighted accuracy is there early (lower 95% bound of the early peak
+    above 0) and mostly gone at the end (final gain at most ``LABEL_SHIFT_FINAL_FRACTION`` of the peak).
+    No early gain contradicts the claim's first half, so it is NOT REPRODUCED, not inconclusive."""
+    stat = g.as_dict()
+    if not g.peak.low > 0:
+        return Decision(Verdict.NOT_REPRODUCED, f"no early gain: peak gain {g.peak} at epoch {g.peak_epoch} "
+                                                "does not exclude 0", stat)
+    ok = g.final.value <= LABEL_SHIFT_FINAL_FRACTION * g.peak.value
+    why = (f"peak gain {g.peak} at epoch {g.peak_epoch}; final gain {g.final} needs <= "
+           f"{LABEL_SHIFT_FINAL_FRACTION} x peak = {LABEL_SHIFT_FINAL_FRACTION * g.peak.value:.4g} "
+           f"(bootstrap over {g.n_units} {g.unit})")
+    return Decision(Verdict.REPRODUCED if ok else Verdict.NOT_REPRODUCED, why, stat)

@@ -125,3 +125,17 @@ def test_vmapped_dropout_draws_different_masks_per_model():
     params, buffers, _, forward = _vmapped([model] * 3, train=True)
     out = forward(params, buffers, torch.randn(1, 8, *SMALL_INPUT).expand(3, -1, -1, -1, -1))
     assert not torch.equal(out[0], out[1])
+
+
+@pytest.mark.parametrize("name", ["cnn", "resnet"])
+def test_he_init_zeroes_biases_and_scales_weights_by_fan_in(name):
+    torch.manual_seed(0)
+    model = build_model(name, (3, 32, 32), 2, init="he", batch_norm=False) if name == "resnet" else \
+        build_model(name, (3, 32, 32), 2, init="he")
+    for layer in (m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))):
+        assert not layer.bias.any()
+        fan_in = layer.weight[0].numel()
+        if layer.weight.numel() > 1000:
+            assert abs(layer.weight.std().item() - (2 / fan_in) ** 0.5) < 0.15 * (2 / fan_in) ** 0.5
+    with pytest.raises(ValueError, match="unknown init"):
+        build_model(name, (3, 32, 32), 2, init="xavier")

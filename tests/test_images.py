@@ -227,6 +227,26 @@ def test_digits_pair_task():
         digits_pair_task(8, 11)
 
 
+def test_validation_split_is_held_out_of_training_and_seeded():
+    plain = digits_pair_task(8, 3, n_noise=0)
+    task = digits_pair_task(8, 3, n_noise=0, n_val_per_class=10, subsample_class=8, subsample_factor=2)
+    val = task.eval_sets["val"]
+    assert val.role == "in_domain" and torch.bincount(val.y).tolist() == [10, 10]
+    assert task.meta["n_train"] == {"3": 127 - 10, "8": round((122 - 10) / 2)}
+    pool = {tuple(x.flatten().tolist()) for x in plain.x_train}  # every val image is a training image ...
+    kept = {tuple(x.flatten().tolist()) for x in task.x_train}
+    assert all(tuple(x.flatten().tolist()) in pool - kept for x in val.x)  # ... that is no longer trained on
+    again = digits_pair_task(8, 3, n_noise=0, n_val_per_class=10)
+    assert torch.equal(val.x, again.eval_sets["val"].x) and "val" not in plain.eval_sets
+
+
+def test_image_tasks_are_registered():
+    from iwcore.data import build_task
+
+    assert torch.equal(build_task("digits_pair", positive="8", negative="3", n_noise=5).x_train,
+                       digits_pair_task(8, 3, n_noise=5).x_train)
+
+
 def test_digits_multiclass_task():
     task = digits_multiclass_task(test_fraction=0.5)
     assert task.num_classes == 10 and task.x_train.shape[1:] == (1, 8, 8)

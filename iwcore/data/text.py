@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
-from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
+from iwcore.data import register_task
 from iwcore.data.images import DatasetNotFound
 from iwcore.data.task import EvalSet, Task
 
@@ -151,13 +152,26 @@ def pair_task(name: str, tokenizer: PreTrainedTokenizerBase, train: SentencePair
     )
 
 
-def mrpc_task(tokenizer: PreTrainedTokenizerBase, data_dir: str | Path | None = None,
-              max_length: int = MAX_LENGTH) -> Task:
-    """MRPC (train = GLUE train; in-domain evals "test" and "dev") tokenized for one model."""
+@register_task("mrpc")
+def mrpc_task(tokenizer: PreTrainedTokenizerBase | str, data_dir: str | Path | None = None,
+              max_length: int = MAX_LENGTH, n_train: int | None = None, seed: int = 0) -> Task:
+    """MRPC (train = GLUE train; in-domain evals "test" and "dev") tokenized for one model.
+
+    ``tokenizer`` is a tokenizer or the hub name / local folder of the model whose tokenizer to load
+    (what a sweep's JSON config names). ``n_train`` keeps a ``seed``-drawn subset of the training
+    pairs (a cheaper run); the evaluation sets are always whole.
+    """
+    if isinstance(tokenizer, str):
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer)
     splits, source = load_mrpc(data_dir)
-    return pair_task("mrpc", tokenizer, splits["train"],
+    train = splits["train"]
+    if n_train is not None:
+        kept = np.sort(np.random.default_rng(seed).choice(len(train), size=n_train, replace=False))
+        train = SentencePairs([train.first[i] for i in kept], [train.second[i] for i in kept],
+                              [train.labels[i] for i in kept])
+    return pair_task("mrpc", tokenizer, train,
                      {"test": (splits["test"], "in_domain"), "dev": (splits["dev"], "in_domain")},
-                     max_length, source=source)
+                     max_length, source=source, n_train=len(train))
 
 
 # ---------------------------------------------------------------- synthetic paraphrase task
@@ -248,6 +262,7 @@ def _sentence(meanings, rng: np.random.Generator, vocabulary: SyntheticVocabular
     return " ".join(vocabulary.word(int(m), int(rng.integers(vocabulary.n_synonyms))) for m in meanings)
 
 
+@register_task("synthetic_pairs")
 def synthetic_pair_task(n_train: int, n_test: int, seed: int, n_out_of_domain: int | None = None,
                         vocabulary: SyntheticVocabulary = SyntheticVocabulary(), lengths: tuple[int, int] = (3, 5),
                         n_replaced: int | None = None, positive_share: float = 0.5) -> Task:
@@ -260,7 +275,10 @@ def synthetic_pair_task(n_train: int, n_test: int, seed: int, n_out_of_domain: i
 
     Eval sets: ``"test"`` (in-domain, labelled) and ``"out_of_domain"``: unlabelled pairs of
     independent sentences of meanings never seen in training (default ``n_test`` of them).
+    ``vocabulary`` may be given as the dict of its fields (a sweep's JSON config).
     """
+    if isinstance(vocabulary, dict):
+        vocabulary = SyntheticVocabulary(**vocabulary)
     rng = np.random.default_rng(seed)
     longest_pair = 2 * lengths[1] + 3  # [CLS] A [SEP] B [SEP], one token per word
     train = synthetic_pairs(n_train, rng, vocabulary, lengths, n_replaced, positive_share)

@@ -13,7 +13,10 @@ Choices the paper leaves open, made here once:
   ``batch_norm=True`` puts BN after every convolution, before its ReLU, and those convolutions
   drop their then-redundant bias.
 - ``width`` multiplies every channel and hidden-unit count (rounded, at least 1), for cheap tiers.
-- Initialisation is PyTorch's default.
+- Initialisation (``init``): ``"default"`` keeps PyTorch's; ``"he"`` draws every conv and dense weight
+  from He et al.'s normal (fan-in, ReLU gain) with zero biases. PyTorch's default shrinks the signal's
+  variance about 6x per ReLU layer, so the plain CNN starts with near-constant outputs and can sit
+  on a loss plateau for a long time (on 8x8 digits at width 1/8: 100+ epochs at lr 0.1; "he": ~5).
 
 Stacked training: both models work under ``torch.func.stack_module_state`` +
 ``functional_call`` + ``torch.vmap`` with parameters and buffers stacked on dim 0 (``in_dims=0``).
@@ -27,12 +30,14 @@ from __future__ import annotations
 
 import torch.nn as nn
 
+INITS = ("default", "he")
+
 from iwcore.models import register
 from iwcore.models.small import _Squeeze
 
 
 @register("cnn")
-def cnn(input_shape, n_outputs, width: float = 1.0, dropout: float = 0.0):
+def cnn(input_shape, n_outputs, width: float = 1.0, dropout: float = 0.0, init: str = "default"):
     """conv 64, conv 64, maxpool 2, conv 128 x3, maxpool 2, dense 512, dense 128, output; ReLU."""
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
@@ -47,11 +52,11 @@ def cnn(input_shape, n_outputs, width: float = 1.0, dropout: float = 0.0):
         if dropout:
             layers.append(nn.Dropout(dropout))
     layers += [nn.Linear(d128, n_outputs), _Squeeze(n_outputs)]
-    return nn.Sequential(*layers)
+    return _initialised(nn.Sequential(*layers), init)
 
 
 @register("resnet")
-def resnet(input_shape, n_outputs, batch_norm: bool = True, width: float = 1.0):
+def resnet(input_shape, n_outputs, batch_norm: bool = True, width: float = 1.0, init: str = "default"):
     """conv 5x5 64; 2 blocks of 64, 2 of 128 (stride 2), 2 of 256 (stride 2); global avg pool; dense 512; output."""
     c64, c128, c256, d512 = (_scaled(n, width) for n in (64, 128, 256, 512))
     layers = [_conv(input_shape[0], c64, 5, 1, batch_norm), nn.ReLU()]
@@ -61,7 +66,19 @@ def resnet(input_shape, n_outputs, batch_norm: bool = True, width: float = 1.0):
         n_in = n_out
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c256, d512), nn.ReLU(),
                nn.Linear(d512, n_outputs), _Squeeze(n_outputs)]
-    return nn.Sequential(*layers)
+    return _initialised(nn.Sequential(*layers), init)
+
+
+def _initialised(model: nn.Module, init: str) -> nn.Module:
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}; expected one of {INITS}")
+    if init == "he":
+        for layer in model.modules():
+            if isinstance(layer, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+                if layer.bias is not None:
+                    nn.init.zeros_(layer.bias)
+    return model
 
 
 class _BasicBlock(nn.Module):

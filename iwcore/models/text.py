@@ -13,10 +13,13 @@ from torch's global generator, so seeding torch before building fixes them.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 import torch.nn as nn
 from huggingface_hub import is_offline_mode
 from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification, PreTrainedModel
+from transformers.utils import logging as hf_logging
 
 from iwcore.models import register
 
@@ -71,8 +74,9 @@ def pretrained_bert(input_shape, n_outputs, name_or_folder: str = "bert-base-unc
     ``torch.func.vmap`` batches natively where SDPA falls back to a per-model loop).
     """
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(name_or_folder, num_labels=_labels(n_outputs),
-                                                                   attn_implementation=attention)
+        with _quiet_transformers():
+            model = AutoModelForSequenceClassification.from_pretrained(name_or_folder, num_labels=_labels(n_outputs),
+                                                                       attn_implementation=attention)
     except OSError as error:
         raise OSError(
             f"cannot load pretrained model {name_or_folder!r}: it is not a model folder"
@@ -99,6 +103,21 @@ def tiny_bert(input_shape, n_outputs, vocab_size: int, pad_token_id: int = 0, la
                         attention_probs_dropout_prob=dropout, initializer_range=init_std,
                         num_labels=_labels(n_outputs), attn_implementation=attention)
     return PairClassifier(BertForSequenceClassification(config), pad_token_id, n_outputs == 1)
+
+
+@contextmanager
+def _quiet_transformers():
+    """Hide transformers' per-load chatter (the "LOAD REPORT" of the fresh head, weight-loading bars),
+    printed once per model a sweep builds; errors still show."""
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _labels(n_outputs: int) -> int:
