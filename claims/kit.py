@@ -15,13 +15,12 @@ from iwcore.verdicts import Decision, Verdict, all_of
 TIERS = [pytest.param("fast", marks=pytest.mark.fast), pytest.param("full", marks=pytest.mark.full)]
 
 
-def tiers(fast_xfail: str | None = None) -> list:
-    """``TIERS``, with the fast tier marked as a strict expected failure (its measured numbers as the
-    reason) where a claim does not reproduce at that scale; the report shows the reason."""
-    if fast_xfail is None:
-        return TIERS
-    return [pytest.param("fast", marks=[pytest.mark.fast, pytest.mark.xfail(strict=True, reason=fast_xfail)]),
-            TIERS[1]]
+def tiers(fast_xfail: str | None = None, full_xfail: str | None = None) -> list:
+    """``TIERS``, with a tier marked as a strict expected failure (its measured numbers as the reason)
+    where a claim does not reproduce at that scale; the report shows the reason."""
+    return [pytest.param(tier, marks=[getattr(pytest.mark, tier)]
+                         + ([pytest.mark.xfail(strict=True, reason=reason)] if reason else []))
+            for tier, reason in (("fast", fast_xfail), ("full", full_xfail))]
 
 
 def summarize(result: SweepResult, eval_set: str = "test") -> EffectSummary:

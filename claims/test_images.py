@@ -71,7 +71,7 @@ def data_options(tier, data_dir, device, pytestconfig) -> dict:
 
 
 def image_sweep(tier: str, data: dict, name: str, *, model: str = "cnn", ratios=None, task=None,
-                model_options=None, **changes) -> Sweep:
+                model_options=None, lr: float = 0.1, **changes) -> Sweep:
     """A sweep of the tier's pair task; ``task``/``model_options`` add to the tier's options."""
     s = SCALE[tier]
     positive, negative = s["pair"]
@@ -80,7 +80,7 @@ def image_sweep(tier: str, data: dict, name: str, *, model: str = "cnn", ratios=
     return Sweep(name=f"{tier}-{s['task']}-{name}", task=s["task"], task_options=task_options, model=model,
                  model_options={"width": s["width"], "init": s["init"], **(model_options or {})},
                  weight_ratios=ratios or s["unregularised"], seeds=s["seeds"], epochs=s["epochs"], batch_size=16,
-                 lr=0.1, **changes)
+                 lr=lr, **changes)
 
 
 def cnn(tier, data):
@@ -172,7 +172,10 @@ def test_C7_l2_keeps_an_effect_on_the_cnn(tier, data_options, run_sweep, request
 
 
 @pytest.mark.claim("C8")
-@pytest.mark.parametrize("tier", tiers())
+@pytest.mark.parametrize("tier", tiers(fast_xfail=(
+    "measured at fast scale (digits, width 1/8, 100 epochs, 3 seeds): the dropout CNN's F = 0.509 [0.393, 0.664] "
+    "(E_peak 0.075 at epoch 1, E_final 0.038 [0.029, 0.050]), above the 0.25 / 0.5 limits: its effect had only "
+    "halved by the last epoch")))
 def test_C8_dropout_does_not_keep_the_effect(tier, data_options, run_sweep, request, report_dir):
     """Dropout 0.5 on the hidden dense units leaves the CNN fading like the unregularised one."""
     sweep = image_sweep(tier, data_options, "cnn-dropout", ratios=SCALE[tier]["regularised"],
@@ -184,7 +187,10 @@ def test_C8_dropout_does_not_keep_the_effect(tier, data_options, run_sweep, requ
 
 
 @pytest.mark.claim("C9")
-@pytest.mark.parametrize("tier", tiers())
+@pytest.mark.parametrize("tier", tiers(fast_xfail=(
+    "measured at fast scale (digits, width 1/8, 100 epochs, 3 seeds): with BN E_final = 0.0156 [0.0101, 0.0241] "
+    "stays above 0, but not above the no-BN ResNet's: difference 0.0090 [-0.0023, 0.0224]; the no-BN ResNet "
+    "fades (F = 0.092 [0.022, 0.199])")))
 def test_C9_batch_norm_keeps_an_effect_in_the_resnet(tier, data_options, run_sweep, request, report_dir):
     """The ResNet with batch norm keeps an effect; the same ResNet without batch norm fades."""
     bn, plain = run_sweep(resnet(tier, data_options, True)), run_sweep(resnet(tier, data_options, False))
@@ -265,7 +271,9 @@ def test_C11_weighted_models_agree_as_much_as_reseeded_ones(tier, data_options, 
 
 
 @pytest.mark.claim("C12")
-@pytest.mark.parametrize("tier", tiers())
+@pytest.mark.parametrize("tier", tiers(fast_xfail=(
+    "measured at fast scale (digits, width 1/8, 100 epochs, 3 seeds): with 5% flipped labels F = 0.549 "
+    "[0.449, 0.614] (E_peak 0.075 at epoch 3, E_final 0.041 [0.034, 0.046]), above the 0.25 / 0.5 limits")))
 def test_C12_weighting_fades_with_label_noise(tier, data_options, run_sweep, request, report_dir):
     """With 5% of each class's training labels flipped, weighting still has little effect at the end."""
     fades_claim(tier, image_sweep(tier, data_options, "cnn-label-noise", task={"label_noise": 0.05}), run_sweep,

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from claims.kit import TIERS, assert_reproduced, figure_path, record
+from claims.kit import assert_reproduced, figure_path, record, tiers
 from iwcore import figures
 from iwcore.data.images import DatasetNotFound, load_cifar10
 from iwcore.results import SweepResult
@@ -37,9 +37,12 @@ N_CLASSES = 10
 PAPER_RHOS = tuple(round(0.1 * k, 1) for k in range(1, 10))
 UNWEIGHTED_LABEL = 1.0  # weight-ratio label of the unweighted model; (c, rho) models are labelled c + rho
 SCALE = {
-    # The paper's setting: all of CIFAR-10, 200 epochs ("up to 200 epochs to converge").
+    # The paper's setting: all of CIFAR-10, 200 epochs ("up to 200 epochs to converge"). 91 MLPs x 50,000 images
+    # x 200 epochs is ~4 PFLOP: minutes on a GPU, days on a 2-core CPU (measured: 31 such MLPs take ~22 s per epoch
+    # of 1000 images there, batch 16, cores shared).
     "full": dict(task="cifar_multiclass", task_options={}, rhos=PAPER_RHOS, seeds=(0,), epochs=200),
-    # scikit-learn's 8x8 digits (1257 training images), sized to 2 minutes on a 2-core CPU.
+    # scikit-learn's 8x8 digits (1257 training images), sized to 2 minutes on a 2-core CPU (~1.2 s per epoch for
+    # the 91 MLPs measured beforehand; the run took 228 s with the cores shared by three other jobs).
     "fast": dict(task="digits_multiclass", task_options={}, rhos=PAPER_RHOS, seeds=(0,), epochs=80),
 }
 
@@ -65,8 +68,8 @@ def label_shift_sweep(tier: str, **scale_changes) -> Sweep:
 
 
 def cifar_options(tier: str, data_dir) -> dict:
-    """The full tier needs CIFAR-10 under --data-dir and skips, saying so, without it; it runs on a CPU
-    (one-hidden-layer MLPs, trained as one stack), so it needs no --allow-cpu."""
+    """The full tier needs CIFAR-10 under --data-dir and skips, saying so, without it. It needs no
+    --allow-cpu (small MLPs, trained as one stack), though at the paper's scale a CPU takes days."""
     if tier == "fast":
         return {}
     if data_dir is None:
@@ -99,19 +102,25 @@ def fig5(report_dir, tier, result: SweepResult, by_rho: dict[float, np.ndarray])
                                   "gain in weighted accuracy")]
 
 
+FAST_XFAIL = ("measured on digits, 80 epochs: pooled gain peak 0.0247 [-0.0430, 0.1112] at epoch 1 does not exclude 0 "
+              "(at epoch 1 the IW models mostly predict the up-weighted class: gain -0.31 at rho 0.2 to +0.38 at rho "
+              "0.9); final gain 0.0108 [0.0045, 0.0171] = 0.44 x peak, above 0.25 x peak")
+
+
 @pytest.mark.claim("C15")
-@pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize("tier", tiers(fast_xfail=FAST_XFAIL))
 def test_C15_label_shift_gain_dissipates(tier, run_sweep, request, report_dir, data_dir):
     """Weighting one class by rho improves the equally weighted (shifted) test accuracy early; the gain dissipates."""
     s = SCALE[tier]
-    result = run_sweep(label_shift_sweep(tier, task_options=cifar_options(tier, data_dir)))
+    result = run_sweep(label_shift_sweep(tier, task_options={**s["task_options"], **cifar_options(tier, data_dir)}))
     gain, cells = label_shift_gains(result, s["rhos"])
     summary = gain_summary(gain, [c for c, _ in cells], result.epochs, s["epochs"])
     decision = label_shift_dissipates(summary)
     by_rho = per_rho(gain, cells, s["rhos"])
     peak_at = list(result.epochs).index(summary.peak_epoch)
     decision.statistic["gain per rho (mean over classes)"] = {
-        f"{rho:g}": {"at_peak_epoch": float(g[peak_at].mean()), "final": float(g[-1].mean())} for rho, g in by_rho.items()}
+        f"{rho:g}": {"at_peak_epoch": float(g[peak_at].mean()), "final": float(g[-1].mean())}
+        for rho, g in by_rho.items()}
     decision.statistic["unweighted test accuracy (final)"] = float(result.accuracy("test")[-1, 0].mean())
     record(request, report_dir, claim_id="C15", tier=tier, decision=decision, results=[result],
            figures=fig5(report_dir, tier, result, by_rho),
@@ -120,8 +129,8 @@ def test_C15_label_shift_gain_dissipates(tier, run_sweep, request, report_dir, d
            criterion=f"gain Delta(t) = weighted accuracy(IW) - weighted accuracy(unweighted), mean over every "
                      f"(class, rho): lower 95% bound of its peak in the first 10% of epochs > 0, and Delta_final <= "
                      f"{LABEL_SHIFT_FINAL_FRACTION} x Delta_peak",
-           paper="Fig 5. All CIFAR-10 classes; MLP with one hidden layer of 256 units; weighted cross-entropy, lr 0.01; "
-                 "rho in {0.1, ..., 0.9}; mean and sd over the 10 weighted classes",
+           paper="Fig 5. All CIFAR-10 classes; MLP with one hidden layer of 256 units; weighted cross-entropy, "
+                 "lr 0.01; rho in {0.1, ..., 0.9}; mean and sd over the 10 weighted classes",
            setting=f"{result.meta['task_meta']['dataset']}, {sum(result.meta['task_meta']['n_train'].values())} "
                    f"training images; rho in {{{', '.join(f'{r:g}' for r in s['rhos'])}}} x 10 classes + 1 unweighted "
                    f"model; SGD lr 0.01, batch 16, {s['epochs']} epochs; loss sum(w l)/sum(w) (PyTorch's weight=)")

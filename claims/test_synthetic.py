@@ -130,7 +130,11 @@ def svm_cosines(result) -> np.ndarray:
 @pytest.mark.parametrize("tier", tiers(fast_xfail=(
     "measured at fast scale (16k SGD steps): the cosine to the SVM direction ends at 0.946-0.982 across "
     "weight ratios (needs >= 0.99), and for w = 64 it is no higher than at epoch 1 (0.983 -> 0.978); the "
-    "direction converges only logarithmically in the number of steps")))
+    "direction converges only logarithmically in the number of steps"), full_xfail=(
+    "measured at the paper's scale (1,024 points, 10,000 epochs, 9 seeds; CPU, 2026-11-29): the cosine rises "
+    "for every ratio but ends at 0.975-0.992; it is below 0.99 for w <= 0.25 (0.975 at 2^-8) and 0.990-0.992 "
+    "for w >= 0.5. Convergence in direction is logarithmic in the steps, and the reference SVM leaves its bias "
+    "unregularised while SGD's implicit bias acts on the bias too")))
 def test_C4_logistic_regression_tends_to_the_svm(tier, run_sweep, request, report_dir):
     """Whatever the weights, logistic regression converges in direction to the hard-margin SVM."""
     result = run_sweep(unregularised(tier, "logreg"))

@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from claims.kit import TIERS, assert_reproduced, decide_per_set, figure_path, record, summarize
+from claims.kit import assert_reproduced, decide_per_set, figure_path, record, summarize, tiers
 from iwcore import figures
 from iwcore.data.images import DatasetNotFound
-from iwcore.data.text import SyntheticVocabulary, load_mrpc, synthetic_tokenizer
+from iwcore.data.text import ORIGINAL_TEST, SyntheticVocabulary, load_mrpc, synthetic_tokenizer
 from iwcore.results import SweepResult
 from iwcore.sweep import Sweep, powers
 from iwcore.verdicts import fades
@@ -79,10 +79,14 @@ def mrpc_sweep(pytestconfig, device, data_dir) -> Sweep:
     missing = []
     if device.type != "cuda" and not pytestconfig.getoption("allow_cpu"):
         missing.append("a CUDA device (27 BERT-base fine-tunes of 150 epochs; --allow-cpu runs them anyway)")
-    try:
-        load_mrpc(data_dir)
-    except DatasetNotFound as absent:
-        missing.append(str(absent))
+    if data_dir is None:
+        missing.append(f"--data-dir: a folder with GLUE's MRPC train.tsv and dev.tsv and the labelled {ORIGINAL_TEST}")
+    else:
+        try:
+            if load_mrpc(data_dir)[0]["test"].labels is None:
+                missing.append(f"labelled test pairs ({ORIGINAL_TEST}) under {data_dir}")
+        except DatasetNotFound as absent:
+            missing.append(str(absent))
     model = pytestconfig.getoption("bert_model")
     if (why := bert_is_available(model)) is not None:
         missing.append(f"the BERT model: {why}")
@@ -104,8 +108,13 @@ def accuracy_statistic(result: SweepResult) -> dict:
     return {f"{w:g}": float(np.nanmean(a)) for w, a in zip(result.weight_ratios, final)}
 
 
+FAST_XFAIL = ("measured: tiny_bert never left the chance plateau in 30 epochs of 12 steps (final test accuracy "
+              "0.49-0.51 at every ratio); each model predicts the class its weight favours, so the share never moves: "
+              "E_peak 0.150 [0.150, 0.150] at epoch 1, E_final 0.149 [0.148, 0.150], F 0.996 [0.990, 1.0]")
+
+
 @pytest.mark.claim("C16")
-@pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize("tier", tiers(fast_xfail=FAST_XFAIL))
 def test_C16_paraphrase_share_converges_across_weights(tier, run_sweep, request, report_dir, pytestconfig, device,
                                                        data_dir):
     """The share of test pairs classified as paraphrase converges across weight ratios."""
@@ -133,7 +142,8 @@ def test_C16_paraphrase_share_converges_across_weights(tier, run_sweep, request,
     assert_reproduced("C16", decision)
 
 
-MINILM_SCALE = dict(n_train=512, epochs=4, ratios=(1 / 16, 1.0, 16.0), seeds=(0, 1))
+# About 3 minutes on a 2-core CPU (a MiniLM SGD step on 16 pairs takes ~1 s; evaluation dominates).
+MINILM_SCALE = dict(n_train=256, n_eval=400, epochs=2, ratios=(1 / 16, 1.0, 16.0), seeds=(0,))
 
 
 @pytest.mark.slow
@@ -145,14 +155,15 @@ def test_C16_minilm_on_real_mrpc_reports(run_sweep, capsys):
     """A small pretrained BERT on the real MRPC at CPU scale: prints the effect and accuracies; decides nothing."""
     m = MINILM_SCALE
     sweep = Sweep(name="minilm-mrpc", task="mrpc",
-                  task_options={"tokenizer": str(MINILM_DIR), "data_dir": str(MRPC_DIR), "n_train": m["n_train"]},
+                  task_options={"tokenizer": str(MINILM_DIR), "data_dir": str(MRPC_DIR), "n_train": m["n_train"],
+                                "n_eval": m["n_eval"]},
                   model="bert", model_options={"name_or_folder": str(MINILM_DIR)}, weight_ratios=m["ratios"],
                   seeds=m["seeds"], epochs=m["epochs"], batch_size=16, lr=0.01, models_per_step=1)
     result = run_sweep(sweep)
     summary = summarize(result, "test")
     share = np.nanmean(result.ratio("test"), axis=2)  # (checkpoints, ratios)
     with capsys.disabled():
-        print(f"\n[C16 MiniLM, real MRPC, {m['n_train']} training pairs, {m['epochs']} epochs, "
+        print(f"\n[C16 MiniLM, real MRPC, {m['n_train']} training / {m['n_eval']} test pairs, {m['epochs']} epochs, "
               f"{result.meta['wall_time_s']:.0f} s] effect {summary.as_dict()}; share classified paraphrase per "
               f"epoch x ratio {np.round(share, 3).tolist()}; final test accuracy {accuracy_statistic(result)}")
     assert np.isfinite(share).all()

@@ -21,12 +21,15 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 
-from iwcore.data import text
+import iwcore.training as training
+from iwcore.cache import SweepCache
+from iwcore.data import build_task, text
 from iwcore.data.images import DatasetNotFound
-from iwcore.data.text import (SentencePairs, SyntheticVocabulary, encode_pairs, is_paraphrase, load_mrpc,
+from iwcore.data.text import (SPECIAL_TOKENS, SentencePairs, SyntheticVocabulary, encode_pairs, is_paraphrase, load_mrpc,
                               mrpc_task, read_mrpc_file, synthetic_pair_task, synthetic_pairs, synthetic_tokenizer)
 from iwcore.models import build_model
 from iwcore.models.text import trim_padding
+from iwcore.sweep import Sweep
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MRPC_DIR = Path(os.environ.get("IWCLAIMS_MRPC_DIR", REPO_ROOT.parent / "shared" / "data" / "mrpc"))
@@ -352,3 +355,43 @@ def test_time_minilm_step_on_real_mrpc(capsys):
         print(f"\n[timing] MiniLM SGD step, 16 MRPC pairs, {torch.get_num_threads()} threads: "
               f"longest pairs (L={int(lengths[longest].max())}) {seconds:.2f} s; "
               f"first 16 (L={int(lengths[:16].max())}) {typical:.2f} s")
+
+
+# ---------------------------------------------------------------- registered tasks and sweeps
+
+
+def test_registered_text_tasks_build_from_json_options(glue_dir, tmp_path, no_hugging_face):
+    """A sweep names its task and options only: the tokenizer comes from a folder (as a model's would)."""
+    folder = tmp_path / "tokenizer"
+    synthetic_tokenizer(SyntheticVocabulary()).save_pretrained(folder)
+    mrpc = build_task("mrpc", tokenizer=str(folder), data_dir=str(glue_dir), n_train=4, n_eval=2, seed=1)
+    assert len(mrpc.x_train) == 4 and {k: len(v.x) for k, v in mrpc.eval_sets.items()} == {"test": 2, "dev": 2}
+    assert torch.equal(mrpc.x_train, build_task("mrpc", tokenizer=str(folder), data_dir=str(glue_dir), n_train=4,
+                                                n_eval=2, seed=1).x_train)
+    pairs = build_task("synthetic_pairs", n_train=20, n_test=10, seed=0, vocabulary={"n_meanings": 12, "n_unseen": 2})
+    assert pairs.meta["vocab_size"] == len(SPECIAL_TOKENS) + 12 * 2
+
+
+def test_one_model_per_step_sweep_resumes_mid_group(tmp_path, monkeypatch):
+    """models_per_step=1 (how BERTs train): progress saved at an epoch end of the second model resumes to the
+    same result as an uninterrupted run."""
+    sweep = Sweep(name="resume", task="synthetic_pairs", task_options={"n_train": 32, "n_test": 16, "seed": 0},
+                  model="tiny_bert", model_options={"vocab_size": 52}, weight_ratios=(0.25, 4.0), seeds=(0,),
+                  epochs=4, batch_size=8, lr=0.1, models_per_step=1)
+    reference = SweepCache(tmp_path / "reference", show_progress=False).run(sweep, torch.device("cpu"))
+    monkeypatch.setattr(training, "SAVE_EVERY_S", 0.0)
+    save = training._save_progress
+
+    def save_then_stop(path, sweep_, recorder, group, epoch, *rest):
+        save(path, sweep_, recorder, group, epoch, *rest)
+        if (group, epoch) == (1, 2):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "_save_progress", save_then_stop)
+    cache = SweepCache(tmp_path / "cache", show_progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        cache.run(sweep, torch.device("cpu"))
+    monkeypatch.setattr(training, "_save_progress", save)
+    resumed = cache.run(sweep, torch.device("cpu"))
+    np.testing.assert_array_equal(resumed.shares["test"], reference.shares["test"])
+    np.testing.assert_array_equal(resumed.class_loss["test"], reference.class_loss["test"])

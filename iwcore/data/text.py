@@ -154,24 +154,30 @@ def pair_task(name: str, tokenizer: PreTrainedTokenizerBase, train: SentencePair
 
 @register_task("mrpc")
 def mrpc_task(tokenizer: PreTrainedTokenizerBase | str, data_dir: str | Path | None = None,
-              max_length: int = MAX_LENGTH, n_train: int | None = None, seed: int = 0) -> Task:
+              max_length: int = MAX_LENGTH, n_train: int | None = None, n_eval: int | None = None,
+              seed: int = 0) -> Task:
     """MRPC (train = GLUE train; in-domain evals "test" and "dev") tokenized for one model.
 
     ``tokenizer`` is a tokenizer or the hub name / local folder of the model whose tokenizer to load
-    (what a sweep's JSON config names). ``n_train`` keeps a ``seed``-drawn subset of the training
-    pairs (a cheaper run); the evaluation sets are always whole.
+    (what a sweep's JSON config names). ``n_train`` and ``n_eval`` keep ``seed``-drawn subsets of the
+    training pairs and of each evaluation set, for cheaper runs; None keeps them whole.
     """
     if isinstance(tokenizer, str):
         tokenizer = AutoTokenizer.from_pretrained(tokenizer)
     splits, source = load_mrpc(data_dir)
-    train = splits["train"]
-    if n_train is not None:
-        kept = np.sort(np.random.default_rng(seed).choice(len(train), size=n_train, replace=False))
-        train = SentencePairs([train.first[i] for i in kept], [train.second[i] for i in kept],
-                              [train.labels[i] for i in kept])
-    return pair_task("mrpc", tokenizer, train,
-                     {"test": (splits["test"], "in_domain"), "dev": (splits["dev"], "in_domain")},
+    rng = np.random.default_rng(seed)
+    train, test, dev = (_subset(splits[k], n, rng) for k, n in (("train", n_train), ("test", n_eval), ("dev", n_eval)))
+    return pair_task("mrpc", tokenizer, train, {"test": (test, "in_domain"), "dev": (dev, "in_domain")},
                      max_length, source=source, n_train=len(train))
+
+
+def _subset(pairs: SentencePairs, n: int | None, rng: np.random.Generator) -> SentencePairs:
+    """``n`` pairs drawn without replacement (in their original order), or all of them for None."""
+    if n is None or n >= len(pairs):
+        return pairs
+    kept = np.sort(rng.choice(len(pairs), size=n, replace=False))
+    return SentencePairs([pairs.first[i] for i in kept], [pairs.second[i] for i in kept],
+                         None if pairs.labels is None else [pairs.labels[i] for i in kept])
 
 
 # ---------------------------------------------------------------- synthetic paraphrase task
