@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import time
 
 import torch
 
+from bench_stacked import timed  # same folder: run as `python bench/bench_images.py`
 from iwcore.data import build_task
 from iwcore.sweep import Sweep, powers
-from iwcore.training import resolve_device, train_sweep
+from iwcore.training import resolve_device
 
 
 def cnn_sweep(epochs: int, width: float, n_ratios: int, n_seeds: int, model: str) -> Sweep:
@@ -25,12 +25,6 @@ def cnn_sweep(epochs: int, width: float, n_ratios: int, n_seeds: int, model: str
                  model_options={"width": width, "init": "he"}, weight_ratios=powers(2 ** (8 // (n_ratios // 2)),
                                                                                     n_ratios // 2),
                  seeds=tuple(range(n_seeds)), epochs=epochs, batch_size=16, lr=0.1, checkpoints=(epochs,))
-
-
-def timed(sweep: Sweep, device) -> float:
-    start = time.perf_counter()
-    train_sweep(sweep, device, show_progress=False)
-    return time.perf_counter() - start
 
 
 def main():
