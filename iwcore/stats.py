@@ -93,22 +93,43 @@ def _fade(final, peak):
         return np.where(peak > 0, final / peak, np.nan)
 
 
+@dataclass(frozen=True)
+class _Trajectory:
+    """A per-unit statistic over checkpoints: its mean, pointwise interval, early peak and final value,
+    with the bootstrap draws behind them (for statistics derived from both, like the fade ratio)."""
+
+    mean: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    peak_at: int
+    peak: Estimate
+    final: Estimate
+    boot_peak: np.ndarray
+    boot_final: np.ndarray
+
+
+def _trajectory(per_unit: np.ndarray, epochs: np.ndarray, total_epochs: int, seed: int) -> _Trajectory:
+    """Bootstrap over the units (last axis) of ``per_unit`` (checkpoints, units); the peak is the
+    largest mean in the first 10% of epochs, recomputed in every resample."""
+    early = epochs <= early_window_end(total_epochs)
+    mean = mean_over_seeds(per_unit)
+    boot = mean_over_seeds(per_unit, resample_indices(per_unit.shape[1], seed))  # (checkpoints, resamples)
+    tail = (1 - CONFIDENCE) / 2
+    low, high = np.nanquantile(boot, [tail, 1 - tail], axis=1)
+    peak_at = int(np.nanargmax(np.where(early, mean, -np.inf)))
+    boot_peak = np.nanmax(np.where(early[:, None], boot, -np.inf), axis=0)
+    return _Trajectory(mean, low, high, peak_at, interval(mean[peak_at], boot_peak), interval(mean[-1], boot[-1]),
+                       boot_peak, boot[-1])
+
+
 def effect_summary(ratio: np.ndarray, weight_ratios, epochs, total_epochs: int, seed: int = 0) -> EffectSummary:
     """All of CLAIMS.md's effect statistics for one sweep and evaluation set."""
-    per_seed = slopes(ratio, weight_ratios)  # (C, S)
+    per_seed = slopes(ratio, weight_ratios)  # (checkpoints, seeds)
     epochs = np.asarray(epochs)
-    early = epochs <= early_window_end(total_epochs)
-    idx = resample_indices(per_seed.shape[1], seed)
-    effect = mean_over_seeds(per_seed)
-    boot = mean_over_seeds(per_seed, idx)  # (C, R)
-    tail = (1 - CONFIDENCE) / 2
-    lo, hi = np.nanquantile(boot, [tail, 1 - tail], axis=1)
-    peak_at = int(np.nanargmax(np.where(early, effect, -np.inf)))
-    boot_peak = np.nanmax(np.where(early[:, None], boot, -np.inf), axis=0)
-    peak = interval(effect[peak_at], boot_peak)
-    final = interval(effect[-1], boot[-1])
-    fade = interval(float(_fade(effect[-1], effect[peak_at])), _fade(boot[-1], boot_peak))
-    return EffectSummary(epochs, effect, lo, hi, peak, int(epochs[peak_at]), final, fade, per_seed.shape[1], per_seed)
+    t = _trajectory(per_seed, epochs, total_epochs, seed)
+    fade = interval(float(_fade(t.mean[-1], t.mean[t.peak_at])), _fade(t.boot_final, t.boot_peak))
+    return EffectSummary(epochs, t.mean, t.low, t.high, t.peak, int(epochs[t.peak_at]), t.final, fade,
+                         per_seed.shape[1], per_seed)
 
 
 def difference_of_finals(a: EffectSummary, b: EffectSummary, paired: bool, seed: int = 0) -> Estimate:
@@ -250,12 +271,6 @@ def gain_summary(gain: np.ndarray, cell_classes, epochs, total_epochs: int, seed
         per_unit = np.stack([np.nanmean(gain[:, cell_classes == c, 0], axis=1) for c in classes], axis=1)
         unit = "weighted classes (one seed)"
     epochs = np.asarray(epochs)
-    early = epochs <= early_window_end(total_epochs)
-    boot = mean_over_seeds(per_unit, resample_indices(per_unit.shape[1], seed))  # (checkpoints, resamples)
-    mean = np.nanmean(per_unit, axis=1)
-    tail = (1 - CONFIDENCE) / 2
-    low, high = np.nanquantile(boot, [tail, 1 - tail], axis=1)
-    peak_at = int(np.nanargmax(np.where(early, mean, -np.inf)))
-    peak = interval(mean[peak_at], np.nanmax(np.where(early[:, None], boot, -np.inf), axis=0))
-    return GainSummary(epochs, mean, low, high, peak, int(epochs[peak_at]), interval(mean[-1], boot[-1]),
+    t = _trajectory(per_unit, epochs, total_epochs, seed)
+    return GainSummary(epochs, t.mean, t.low, t.high, t.peak, int(epochs[t.peak_at]), t.final,
                        per_unit.shape[1], unit)
