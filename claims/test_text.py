@@ -3,15 +3,17 @@
 Full tier: the paper's setting. BERT-base (``--bert-model``, a hub name in the local Hugging Face
 cache or a model folder) fine-tuned whole on GLUE's MRPC train split (3668 pairs) with a fresh
 two-label head, max length 128 and batch 32 as in Devlin et al., but plain SGD with lr 0.01 and no
-weight decay, as the paper; 9 weight ratios 4^-4..4^4 on "paraphrase"; 3 seeds (the paper shows one
-run per ratio; three give the bootstrap over seeds something to resample); 150 epochs (the paper
+weight decay, as the paper; 9 weight ratios 4^-4..4^4 on "paraphrase"; 5 seeds (the paper shows one
+run per ratio; CLAIMS.md's rules decide nothing with fewer than 5 replicates); 150 epochs (the paper
 saw the extreme ratios settle after more than 100). One BERT per optimizer step (``models_per_step=1``);
 the cache saves progress at epoch ends, so an interrupted fine-tune resumes.
 
-Fast tier: the same training and evaluation path on a CPU at a small scale: ``tiny_bert`` (a
-2-layer BERT built from a transformers config) on the synthetic paraphrase task with its word-level
-tokenizer built in code. Its lr is 0.1 rather than 0.01 because a randomly initialised BERT stays at
-chance much longer than a pretrained one is fine-tuned (see ``synthetic_pair_task``).
+Fast tier: the same evaluation path on a CPU at a small scale: ``siamese_bag`` (mean word embeddings of
+each sentence, features [|a-b|, a*b], one ReLU layer; stacked with vmap like the image models) on the
+synthetic paraphrase task, each seed drawing its own 256 training pairs. A randomly initialised tiny BERT
+stayed at chance at this budget (test accuracy 0.49-0.51 in 30 epochs), and a 2-layer transformer that
+learns the rule needs 1,000 pairs and ~20x the cost per model (see iwcore/models/text.py), which the text
+family's null sweeps (C19) cannot afford on a CPU; the fast text model is a stand-in for BERT, not BERT.
 
 Optional: all-MiniLM-L6-v2 (a small pretrained BERT, ``IWCLAIMS_MINILM_DIR``) on the real MRPC at a
 CPU-sized scale; it reports what it finds and decides nothing.
@@ -25,23 +27,29 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from claims.kit import assert_reproduced, decide_per_set, figure_path, record, summarize, tiers
+from claims.kit import conclude, decide_sets, figure_path, record, summarize, tiers, with_learning
 from iwcore import figures
 from iwcore.data.images import DatasetNotFound
 from iwcore.data.text import ORIGINAL_TEST, SyntheticVocabulary, load_mrpc, synthetic_tokenizer
 from iwcore.results import SweepResult
 from iwcore.sweep import Sweep, powers
-from iwcore.verdicts import fades
+from iwcore.verdicts import FADES, Row, fades
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MRPC_DIR = Path(os.environ.get("IWCLAIMS_MRPC_DIR", REPO_ROOT.parent / "shared" / "data" / "mrpc"))
 MINILM_DIR = Path(os.environ.get("IWCLAIMS_MINILM_DIR", Path.home() / ".cache" / "iwclaims" / "all-MiniLM-L6-v2"))
 PAPER_ACCURACY = (0.78, 0.85)  # "All classifiers achieved test accuracies between 78% and 85%"
 SCALE = {
-    "full": dict(ratios=powers(4, 4), seeds=(0, 1, 2), epochs=150, batch_size=32, lr=0.01),
-    # Sized to 4 minutes on a shared 2-core CPU (one tiny BERT at a time, as the full tier).
-    "fast": dict(ratios=powers(4, 2), seeds=(0, 1, 2), epochs=30, batch_size=16, lr=0.1,
-                 task_options={"n_train": 192, "n_test": 256}),
+    "full": dict(ratios=powers(4, 4), seeds=tuple(range(5)), epochs=150, batch_size=32, lr=0.01),
+    # siamese_bag (mean word embeddings of each sentence, [|a-b|, a*b], a ReLU layer; 1,921 parameters) on 256
+    # generated pairs per replicate, all 25 models stacked: ~2 s on one core; its null (200 sweeps, 5,000 models,
+    # early window) 44-54 s as one stack, ~30 s as five of 1,000 (one thread of a busy 2-core CPU).
+    # Sized by the unweighted model only: every seed 0.83-0.94 test accuracy at epoch 30
+    # (20 seeds, training loss ~0.01). A 2-layer transformer (tiny_encoder) needs 1,000 pairs to learn the rule
+    # and would cost ~20x more per model: see iwcore/models/text.py.
+    "fast": dict(ratios=powers(4, 2), seeds=(0, 1, 2, 3, 4), epochs=30, batch_size=16, lr=0.3,
+                 task_options={"n_train": 256, "n_test": 256}, model="siamese_bag",
+                 model_options={"embedding": 16, "hidden": 32}),
 }
 DECIDING = ("test",)
 REPORTED = {"full": ("dev",), "fast": ("out_of_domain",)}
@@ -55,9 +63,11 @@ def text_sweep(tier: str, task: str, task_options: dict, model: str, model_optio
 
 
 def synthetic_sweep() -> Sweep:
+    """The fast tier: ``SCALE["fast"]["model"]`` on the synthetic pairs, every model in one vmapped stack."""
+    s = SCALE["fast"]
     vocab_size = len(synthetic_tokenizer(SyntheticVocabulary()))
-    return text_sweep("fast", "synthetic_pairs", {**SCALE["fast"]["task_options"], "seed": 0}, "tiny_bert",
-                      {"vocab_size": vocab_size, "pad_token_id": 0})
+    return text_sweep("fast", "synthetic_pairs", {**s["task_options"], "seed": 0}, s["model"],
+                      {"vocab_size": vocab_size, "pad_token_id": 0, **s["model_options"]}).scaled(models_per_step=0)
 
 
 def bert_is_available(name_or_folder: str) -> str | None:
@@ -108,38 +118,33 @@ def accuracy_statistic(result: SweepResult) -> dict:
     return {f"{w:g}": float(np.nanmean(a)) for w, a in zip(result.weight_ratios, final)}
 
 
-FAST_XFAIL = ("measured: tiny_bert never left the chance plateau in 30 epochs of 12 steps (final test accuracy "
-              "0.49-0.51 at every ratio); each model predicts the class its weight favours, so the share never moves: "
-              "E_peak 0.150 [0.150, 0.150] at epoch 1, E_final 0.149 [0.148, 0.150], F 0.996 [0.990, 1.0]")
-
-
 @pytest.mark.claim("C16")
-@pytest.mark.parametrize("tier", tiers(fast_xfail=FAST_XFAIL))
+@pytest.mark.parametrize("tier", tiers("C16"))
 def test_C16_paraphrase_share_converges_across_weights(tier, run_sweep, request, report_dir, pytestconfig, device,
                                                        data_dir):
     """The share of test pairs classified as paraphrase converges across weight ratios."""
     sweep = synthetic_sweep() if tier == "fast" else mrpc_sweep(pytestconfig, device, data_dir)
     result = run_sweep(sweep)
-    decision = decide_per_set(result, fades, DECIDING, REPORTED[tier])
-    decision.statistic["final test accuracy per ratio"] = accuracy_statistic(result)
-    decision.statistic["paper test accuracy range"] = list(PAPER_ACCURACY)
+    decision = with_learning(decide_sets(result, fades, DECIDING, REPORTED[tier]), {"unweighted model": result})
+    decision.rows += [Row(f"w = {w}", "test", "final test accuracy, mean over seeds", a,
+                          rule=f"paper: {PAPER_ACCURACY[0]:.0%}-{PAPER_ACCURACY[1]:.0%} for every ratio")
+                      for w, a in accuracy_statistic(result).items()]
     s = SCALE[tier]
-    setting = (f"tiny_bert (2 layers, hidden 64) on the synthetic paraphrase task ({s['task_options']['n_train']} "
-               f"training pairs, {s['task_options']['n_test']} test pairs)" if tier == "fast" else
+    setting = (f"{s['model']} {s['model_options']} on the synthetic paraphrase task ({s['task_options']['n_train']} "
+               f"training pairs per seed, {s['task_options']['n_test']} test pairs)" if tier == "fast" else
                f"{sweep.model_options['name_or_folder']} on MRPC (GLUE train, labelled original test)")
     record(request, report_dir, claim_id="C16", tier=tier, decision=decision, results=[result],
            figures=fig6(report_dir, tier, result, "C16-fig6-paraphrase-share", "C16: share of test pairs "
                         "classified paraphrase"),
            claim="Fine-tuned BERT on MRPC: the share of test pairs classified as paraphrase converges across "
                  "weights; extreme weights take over 100 epochs.",
-           criterion="Fades on the test pairs: lower 95% bound of E_peak > 0, upper 95% bound of F <= 0.5 and "
-                     "F <= 0.25",
+           criterion=f"{FADES}; on the test pairs",
            paper="Fig 6. BERT-base fine-tuned as Devlin et al. without weight decay, SGD lr 0.01; weight ratios "
                  "powers of 4 including 1; test accuracy 78-85%",
            setting=f"{setting}; {len(s['ratios'])} weight ratios {s['ratios'][0]:g}..{s['ratios'][-1]:g}, "
                    f"{len(s['seeds'])} seeds, SGD lr {s['lr']}, batch {s['batch_size']}, {s['epochs']} epochs, "
                    f"one model per step")
-    assert_reproduced("C16", decision)
+    conclude("C16", tier, decision)
 
 
 # About 3 minutes on a 2-core CPU (a MiniLM SGD step on 16 pairs takes ~1 s; evaluation dominates).

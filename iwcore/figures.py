@@ -22,16 +22,40 @@ def _label(w: float) -> str:
     return f"2^{e:g}" if e == round(e) else f"{w:g}"
 
 
+UNIT_WEIGHT_STYLE = dict(color="black", lw=2.2, zorder=5)  # the unweighted model (w = 1) stands out
+
+
+def _is_unit_weight(name: str) -> bool:
+    """Series names such as "w=1", "w=2^0", "1", "ratio 1" denote the unweighted model."""
+    tail = str(name).replace(" ", "").split("=")[-1]
+    tail = tail.removeprefix("ratio")
+    return tail in ("1", "1.0", "2^0", "4^0")
+
+
+def _clip01(x):
+    return np.clip(x, 0.0, 1.0)
+
+
+def _reference_lines(ax, threshold=None, threshold_label=None, zero=False):
+    if zero:
+        ax.axhline(0, color="grey", lw=0.8, ls="--")
+    if threshold is not None:
+        for i, t in enumerate(np.atleast_1d(threshold)):
+            ax.axhline(t, color="tab:red", lw=1.2, ls="--",
+                       label=(threshold_label or f"threshold {t:g}") if i == 0 else None)
+
+
 def share_vs_epoch(result: SweepResult, eval_set: str, path: Path, title: str) -> Path:
     """Share classified positive vs epoch, one line per weight ratio, bands of ±1 sd over seeds (Fig 4a)."""
     r = result.ratio(eval_set)
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, (w, color) in enumerate(zip(result.weight_ratios, _ratio_colors(len(result.weight_ratios)))):
         mean, sd = np.nanmean(r[:, i], 1), np.nanstd(r[:, i], 1)
-        ax.plot(result.epochs, mean, color=color, label=_label(w))
-        ax.fill_between(result.epochs, mean - sd, mean + sd, color=color, alpha=0.15)
+        style = UNIT_WEIGHT_STYLE if w == 1 else dict(color=color, lw=1.2)
+        ax.plot(result.epochs, mean, label=_label(w) + (" (unweighted)" if w == 1 else ""), **style)
+        ax.fill_between(result.epochs, _clip01(mean - sd), _clip01(mean + sd), color=style["color"], alpha=0.12)
     ax.set(xscale="log", xlabel="epoch", ylabel=f"share of '{eval_set}' classified positive", title=title, ylim=(-0.02, 1.02))
-    ax.legend(title="weight ratio", fontsize=6, ncol=2, loc="best")
+    ax.legend(title="weight ratio (band: ±1 sd over seeds)", fontsize=6, title_fontsize=7, ncol=2, loc="best")
     return _save(fig, path)
 
 
@@ -40,11 +64,14 @@ def share_vs_weight(result: SweepResult, eval_sets: list[str], path: Path, title
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for name in eval_sets:
         r = result.ratio(name)[-1]
-        ax.errorbar(result.weight_ratios, np.nanmean(r, 1), yerr=np.nanstd(r, 1), marker="o", capsize=2, label=name)
+        mean, sd = np.nanmean(r, 1), np.nanstd(r, 1)
+        ax.errorbar(result.weight_ratios, mean, yerr=[mean - _clip01(mean - sd), _clip01(mean + sd) - mean], marker="o",
+                    capsize=2, label=name)
+    ax.axvline(1.0, color="black", lw=1, ls=":", label="w = 1 (unweighted)")
     ax.set(xscale="log", xlabel="weight ratio (positive / negative)", ylabel="share classified positive",
            title=f"{title} (epoch {int(result.epochs[-1])})", ylim=(-0.02, 1.02))
     ax.set_xscale("log", base=2)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, title="evaluation set (bars: ±1 sd)", title_fontsize=7)
     return _save(fig, path)
 
 
@@ -53,7 +80,9 @@ def share_vs_factor(factors, series: dict[str, np.ndarray], path: Path, title: s
     line per series of (factors, seeds) ratios (Fig A.6)."""
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for name, r in series.items():
-        ax.errorbar(factors, np.nanmean(r, 1), yerr=np.nanstd(r, 1), marker="o", capsize=2, label=name)
+        mean, sd = np.nanmean(r, 1), np.nanstd(r, 1)
+        ax.errorbar(factors, mean, yerr=[mean - _clip01(mean - sd), _clip01(mean + sd) - mean], marker="o", capsize=2,
+                    label=name)
     ax.set(xlabel="sub-sampling factor of the positive class", ylabel="share classified positive", title=title,
            ylim=(-0.02, 1.02))
     ax.set_xscale("log", base=2)
@@ -68,36 +97,57 @@ def decision_boundaries(result: SweepResult, x_train: np.ndarray, y_train: np.nd
     x0, x1, y0, y1 = result.meta["task_meta"]["extent"]
     rows = np.unique(np.linspace(0, len(result.weight_ratios) - 1, max_ratios).round().astype(int))
     snaps = result.snapshot_epochs
-    fig, axes = plt.subplots(len(rows), len(snaps), figsize=(2.2 * len(snaps), 2.0 * len(rows)), squeeze=False)
+    names = list(result.meta.get("class_names") or ("negative", "positive"))
+    height = 2.0 * len(rows) + 0.8
+    fig, axes = plt.subplots(len(rows), len(snaps), figsize=(max(2.2 * len(snaps), 4.4), height), squeeze=False)
     for a, i in enumerate(rows):
         for b, epoch in enumerate(snaps):
             ax = axes[a, b]
             surface = result.predictions["grid"][b, i, seed_index].reshape(side, side)
             ax.imshow(surface, origin="lower", extent=(x0, x1, y0, y1), cmap="coolwarm", alpha=0.35, vmin=0, vmax=1,
                       aspect="auto")
-            ax.scatter(*x_train[y_train == 0].T, s=2, c="tab:blue")
-            ax.scatter(*x_train[y_train == 1].T, s=2, c="tab:red")
+            ax.scatter(*x_train[y_train == 0].T, s=2, c="tab:blue", label=f"class 0 ({names[0]})")
+            ax.scatter(*x_train[y_train == 1].T, s=2, c="tab:red", label=f"class 1 ({names[1]})")
             ax.set_xticks([]), ax.set_yticks([])
             if a == 0:
                 ax.set_title(f"epoch {int(epoch)}", fontsize=8)
             if b == 0:
                 ax.set_ylabel(f"w={_label(result.weight_ratios[i])}", fontsize=8)
+    from matplotlib.patches import Patch
+
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    handles += [Patch(color=plt.get_cmap("coolwarm")(1.0), alpha=0.35), Patch(color=plt.get_cmap("coolwarm")(0.0), alpha=0.35)]
+    labels += [f"predicted class 1 ({names[1]})", f"predicted class 0 ({names[0]})"]
+    fig.legend(handles, labels, loc="lower center", ncol=4 if len(snaps) >= 4 else 2, fontsize=7, markerscale=3,
+               frameon=False)
     fig.suptitle(title, fontsize=9)
-    return _save(fig, path)
+    fig.tight_layout(rect=(0, 0.75 / height, 1, 1))
+    return _save(fig, path, tight=False)
 
 
-def lines(x, series: dict[str, np.ndarray], path: Path, title: str, xlabel: str, ylabel: str, xscale="log") -> Path:
-    """Generic line plot (e.g. C4's cosine to the SVM direction per weight ratio over epochs)."""
+def lines(x, series: dict[str, np.ndarray], path: Path, title: str, xlabel: str, ylabel: str, xscale="log",
+          threshold: float | list[float] | None = None, ylim: tuple[float, float] | None = None,
+          threshold_label: str | None = None) -> Path:
+    """Generic line plot (e.g. C4's cosine to the SVM direction per weight ratio over epochs).
+
+    ``threshold``: a dashed horizontal line (or several) at a criterion's threshold, labelled
+    ``threshold_label``; ``ylim``: the y range (e.g. (0.9, 1.0) so that the gap that decides shows).
+    A series named like "w=1" (the unweighted model) is drawn in black."""
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
     for (name, y), color in zip(series.items(), _ratio_colors(len(series))):
-        ax.plot(x, y, label=name, color=color)
+        style = UNIT_WEIGHT_STYLE if _is_unit_weight(name) else dict(color=color, lw=1.2)
+        ax.plot(x, y, label=name, **style)
+    _reference_lines(ax, threshold, threshold_label)
     ax.set(xscale=xscale, xlabel=xlabel, ylabel=ylabel, title=title)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     ax.legend(fontsize=6, ncol=2)
     return _save(fig, path)
 
 
 def mean_sd_lines(x, series: dict[str, np.ndarray], path: Path, title: str, xlabel: str, ylabel: str,
-                  xscale="log") -> Path:
+                  xscale="log", threshold: float | None = None, ylim: tuple[float, float] | None = None,
+                  threshold_label: str | None = None) -> Path:
     """One line per series of (x, units) values: the mean over units with a ±1 sd band (Fig 5: gain per rho,
     spread over the ten weighted classes); a dashed zero line for reference."""
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
@@ -105,15 +155,92 @@ def mean_sd_lines(x, series: dict[str, np.ndarray], path: Path, title: str, xlab
         mean, sd = np.nanmean(y, 1), np.nanstd(y, 1)
         ax.plot(x, mean, label=name, color=color)
         ax.fill_between(x, mean - sd, mean + sd, color=color, alpha=0.15)
-    ax.axhline(0, color="grey", lw=0.8, ls="--")
+    _reference_lines(ax, threshold, threshold_label, zero=True)
     ax.set(xscale=xscale, xlabel=xlabel, ylabel=ylabel, title=title)
-    ax.legend(fontsize=6, ncol=2)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.legend(fontsize=6, ncol=2, title="band: ±1 sd", title_fontsize=6)
     return _save(fig, path)
 
 
-def _save(fig, path: Path) -> Path:
+def agreement_bars(weight: dict[str, float], seed: dict[str, float], path: Path, title: str,
+                   weight_interval: dict[str, tuple[float, float]] | None = None,
+                   seed_interval: dict[str, tuple[float, float]] | None = None,
+                   paper: dict[str, tuple[float, float]] | None = None) -> Path:
+    """C11: per evaluation set, the agreement of differently *weighted* models (same seed) beside that
+    of differently *seeded* models (same weight), as bars with optional 95% intervals, and the paper's
+    two numbers per set as markers (``paper[set] = (weight agreement, seed agreement)``)."""
+    sets = list(weight)
+    x = np.arange(len(sets))
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(sets), 3.5))
+    for offset, values, intervals, label, color in ((-0.2, weight, weight_interval, "across weights (same seed)",
+                                                     "tab:orange"),
+                                                    (0.2, seed, seed_interval, "across seeds (same weight)", "tab:blue")):
+        heights = np.array([values[s] for s in sets], dtype=float)
+        yerr = None
+        if intervals:
+            lows = np.array([intervals[s][0] if s in intervals else values[s] for s in sets], dtype=float)
+            highs = np.array([intervals[s][1] if s in intervals else values[s] for s in sets], dtype=float)
+            yerr = [heights - lows, highs - heights]
+        ax.bar(x + offset, heights, 0.38, yerr=yerr, capsize=3, color=color, label=label)
+    if paper:
+        for i, s in enumerate(sets):
+            if s in paper:
+                ax.plot([i - 0.2, i + 0.2], paper[s], "k*", ms=9, label="paper" if i == 0 else None)
+    low = min([*weight.values(), *seed.values(), *(v for p in (paper or {}).values() for v in p)])
+    ax.set(xticks=x, xticklabels=sets, ylabel="share of predictions that agree", title=title,
+           ylim=(max(0.0, low - 0.1), 1.0))
+    ax.legend(fontsize=7, loc="lower right")
+    return _save(fig, path)
+
+
+def effect_over_epochs(epochs, effect, low, high, path: Path, title: str, early_end: float, *,
+                       threshold: float | None = None, ylabel: str = "effect size E(t)", xscale: str = "log",
+                       threshold_label: str | None = None) -> Path:
+    """E(t) over epochs with its 95% interval (a band) and the early window (epochs up to
+    ``early_end``, where E_peak is looked for) shaded; a dashed zero line and an optional threshold.
+
+    ``effect``, ``low``, ``high``: arrays over ``epochs``; or dicts name -> array with the same keys
+    to draw several series (e.g. one per evaluation set). Used for C18 and C19 as well."""
+    series = effect if isinstance(effect, dict) else {"": effect}
+    lows = low if isinstance(low, dict) else {"": low}
+    highs = high if isinstance(high, dict) else {"": high}
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    ax.axvspan(epochs[0], early_end, color="0.85", alpha=0.6, label=f"early window (epochs <= {early_end:g})")
+    colors = plt.get_cmap("tab10")(np.arange(len(series)))
+    for (name, values), color in zip(series.items(), colors):
+        ax.plot(epochs, values, color=color, label=f"E(t) {name}".strip())
+        if lows.get(name) is not None and highs.get(name) is not None:
+            ax.fill_between(epochs, lows[name], highs[name], color=color, alpha=0.2,
+                            label=f"95% interval {name}".strip())
+    _reference_lines(ax, threshold, threshold_label, zero=True)
+    ax.set(xscale=xscale, xlabel="epoch", ylabel=ylabel, title=title)
+    ax.legend(fontsize=6)
+    return _save(fig, path)
+
+
+def null_histogram(values, observed, threshold, path: Path, title: str, *, xlabel: str = "statistic",
+                   observed_label: str = "observed", threshold_label: str = "critical value") -> Path:
+    """C19: the null distribution of a statistic (histogram of ``values``) with the observed value(s)
+    (``observed``: a number, a list, or None) and the critical value ``threshold`` (or None) marked."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    ax.hist(values, bins=min(40, max(10, len(values) // 5)), color="0.6", label=f"null ({len(values)} values)")
+    if threshold is not None:
+        ax.axvline(threshold, color="tab:red", ls="--", lw=1.5, label=f"{threshold_label} {threshold:.3g}")
+    for i, o in enumerate(np.atleast_1d(observed) if observed is not None else []):
+        ax.axvline(o, color="black", lw=2, label=f"{observed_label} {o:.3g}" if i == 0 else None)
+    ax.set(xlabel=xlabel, ylabel="count", title=title)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def _save(fig, path: Path, tight: bool = True) -> Path:
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    if tight:
+        fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

@@ -1,26 +1,37 @@
-"""CLAIMS.md's shared statistics, each with a 95% percentile-bootstrap interval over seeds.
+"""CLAIMS.md's statistics (revision 2): seeds are independent replicates; every interval and test is
+over seeds, with its error rate stated and measured (tests/test_calibration.py, claim C19).
 
-The effect size ``E(t)`` is the least-squares slope of the classification ratio against
-``log2(weight ratio)``, computed per seed and averaged over seeds. Resampling seeds (the
-independent units, as rliable resamples runs) carries every derived quantity's uncertainty:
-``E_peak`` (largest ``E(t)`` in the first 10% of epochs), ``E_final``, the fade ratio
-``F = E_final / E_peak`` and differences between two sweeps.
+- ``E(t)``: least-squares slope of the classification ratio against ``log2(weight ratio)``, per seed
+  (``b_s(t)``), averaged over seeds.
+- *Present early*: ``T = max_{t in W} E(t)`` against its within-seed permutation distribution (weight-ratio
+  labels permuted independently within each seed, each model keeping its whole trajectory; the maximum
+  over checkpoints handles their multiplicity, Westfall-Young). Exact under "the weights do not affect
+  the models", whatever the number of seeds.
+- Means over seeds get Student-t intervals and one-sided t tests (``scipy.stats``); the fade ratio
+  ``F = E_final / E_peak`` gets a Fieller interval (a ratio of two paired means).
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy import stats
 
 from iwcore.sweep import early_window_end
 
-CONFIDENCE = 0.95
-N_RESAMPLES = 10_000
+ALPHA = 0.025  # one-sided error rate of every rule
+N_PERMUTATIONS = 9_999  # p = (1 + #{T_perm >= T}) / 10,000
+MIN_SEEDS = 5  # CLAIMS.md: fewer seeds decide nothing (no rule is calibrated and stable below this)
+POWER_Z = stats.norm.ppf(0.95)  # "seeds needed": 95% power at the measured mean and spread
 
 
 @dataclass(frozen=True)
 class Estimate:
+    """A statistic with its two-sided 95% interval (each bound a one-sided 97.5% bound)."""
+
     value: float
     low: float
     high: float
@@ -32,146 +43,265 @@ class Estimate:
         return f"{self.value:.4g} [{self.low:.4g}, {self.high:.4g}]"
 
 
+def t_critical(n: int, df: float | None = None) -> float:
+    """``t_{n-1, 1-ALPHA}`` (or with ``df`` degrees of freedom): the critical value of the one-sided t
+    rules with ``n`` seeds."""
+    df = n - 1 if df is None else df
+    return float(stats.t.ppf(1 - ALPHA, df)) if df >= 1 else math.inf
+
+
+def mean_interval(per_seed) -> Estimate:
+    """Mean over seeds with its Student-t 95% interval; unbounded with fewer than two seeds, NaN if any
+    seed is not finite (a diverged model never narrows an interval)."""
+    x = np.asarray(per_seed, float)
+    if not np.isfinite(x).all():
+        return Estimate(math.nan, math.nan, math.nan)
+    m = float(x.mean())
+    if len(x) < 2:
+        return Estimate(m, -math.inf, math.inf)
+    half = t_critical(len(x)) * float(x.std(ddof=1)) / math.sqrt(len(x))
+    return Estimate(m, m - half, m + half)
+
+
+def t_statistic(per_seed, threshold: float = 0.0) -> float:
+    """One-sample t statistic of the mean over seeds against ``threshold`` (``scipy.stats.ttest_1samp``).
+    A spread of exactly 0 gives +-inf (or NaN at the threshold); a non-finite seed gives NaN."""
+    x = np.asarray(per_seed, float)
+    if len(x) < 2 or not np.isfinite(x).all():
+        return math.nan
+    if np.ptp(x) == 0:
+        d = x[0] - threshold
+        return math.copysign(math.inf, d) if d else math.nan
+    return float(stats.ttest_1samp(x, threshold).statistic)
+
+
+def difference_t_statistic(a, b, paired: bool) -> tuple[float, Estimate, float]:
+    """t statistic, interval and degrees of freedom of ``mean(a) - mean(b)``: paired (``ttest_rel``) when
+    the two sweeps share their seeds (and so their training samples), Welch (``ttest_ind``, unequal
+    variances, Welch-Satterthwaite degrees of freedom) otherwise."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if paired:
+        return t_statistic(a - b), mean_interval(a - b), len(a) - 1
+    if len(a) < 2 or len(b) < 2 or not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return math.nan, Estimate(math.nan, math.nan, math.nan), math.nan
+    test = stats.ttest_ind(a, b, equal_var=False)
+    ci = test.confidence_interval(1 - 2 * ALPHA)
+    return float(test.statistic), Estimate(float(a.mean() - b.mean()), float(ci.low), float(ci.high)), float(test.df)
+
+
+def seeds_needed(per_seed, threshold: float = 0.0) -> int | None:
+    """Roughly how many seeds a one-sided t rule needs to decide, at the measured mean and spread, with
+    95% power; None where the mean sits on the threshold or nothing varies."""
+    x = np.asarray(per_seed, float)
+    if len(x) < 2 or not np.isfinite(x).all():
+        return None
+    d, sd = abs(float(x.mean()) - threshold), float(x.std(ddof=1))
+    if d == 0 or sd == 0:
+        return None
+    return max(MIN_SEEDS, math.ceil(((stats.norm.ppf(1 - ALPHA) + POWER_Z) * sd / d) ** 2))
+
+
+def fieller_ratio(numerator, denominator) -> Estimate:
+    """``mean(numerator) / mean(denominator)`` over paired seeds with Fieller's 95% interval; unbounded
+    where the denominator's mean is not clearly away from 0 (the ratio is then not estimable)."""
+    a, b = np.asarray(numerator, float), np.asarray(denominator, float)
+    n = len(a)
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return Estimate(math.nan, math.nan, math.nan)
+    if n < 2:
+        return Estimate(float(a.mean() / b.mean()) if b.mean() else math.nan, -math.inf, math.inf)
+    ma, mb = float(a.mean()), float(b.mean())
+    cov = np.cov(a, b) / n
+    t2 = t_critical(n) ** 2
+    qa, qb, qc = mb * mb - t2 * cov[1, 1], ma * mb - t2 * cov[0, 1], ma * ma - t2 * cov[0, 0]
+    value = ma / mb if mb else math.nan
+    disc = qb * qb - qa * qc
+    if qa <= 0 or disc < 0:
+        return Estimate(value, -math.inf, math.inf)
+    root = math.sqrt(disc)
+    return Estimate(value, float((qb - root) / qa), float((qb + root) / qa))
+
+
 def slopes(ratio: np.ndarray, weight_ratios) -> np.ndarray:
-    """Per-seed least-squares slope of ``ratio`` (checkpoints, ratios, seeds) against log2 of the
-    weight ratios -> (checkpoints, seeds). Missing (diverged) points are left out of the fit."""
-    x = np.broadcast_to(np.log2(np.asarray(weight_ratios, float))[None, :, None], ratio.shape)
-    ok = np.isfinite(ratio)
-    n = ok.sum(1)
-    xm = np.where(ok, x, 0).sum(1) / np.maximum(n, 1)
-    ym = np.where(ok, ratio, 0).sum(1) / np.maximum(n, 1)
-    dx = np.where(ok, x - xm[:, None], 0)
-    dy = np.where(ok, ratio - ym[:, None], 0)
-    sxx = (dx * dx).sum(1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where((n >= 2) & (sxx > 0), (dx * dy).sum(1) / sxx, np.nan)
+    """Per-seed least-squares slope of ``ratio`` (checkpoints, ratios, seeds) against log2 of the weight
+    ratios -> (checkpoints, seeds); NaN wherever a model of that seed is missing (diverged)."""
+    x = np.log2(np.asarray(weight_ratios, float))
+    xc = x - x.mean()
+    sxx = float(xc @ xc)
+    if sxx == 0:
+        return np.full((ratio.shape[0], ratio.shape[2]), np.nan)
+    return np.einsum("r,trs->ts", xc, ratio) / sxx
 
 
-def resample_indices(n_units: int, seed: int = 0, n_resamples: int = N_RESAMPLES) -> np.ndarray:
-    """(resamples, units) indices drawn with replacement: one bootstrap world per row."""
-    return np.random.default_rng(seed).integers(0, n_units, size=(n_resamples, n_units))
+def factor_slopes(ratio: np.ndarray, factors) -> np.ndarray:
+    """Per-seed slope of the classification ratio (factors, seeds) against log2 of the sub-sampling
+    factor -> (seeds,)."""
+    return slopes(np.asarray(ratio, float)[None], factors)[0]
 
 
-def interval(point: float, resampled: np.ndarray) -> Estimate:
-    """Percentile interval; resamples where the statistic is undefined count as +inf (conservative
-    for upper bounds) and are never interpolated."""
-    tail = (1 - CONFIDENCE) / 2
-    values = np.where(np.isnan(resampled), np.inf, resampled)
-    low, high = np.quantile(values, [tail, 1 - tail], method="inverted_cdf")
-    return Estimate(float(point), float(low), float(high))
+def permutation_seed(key: str) -> int:
+    """The permutations of a test are seeded from the sweep's cache key, so a verdict is reproducible."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
 
 
-def mean_over_seeds(per_seed: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
-    """Mean over the seed axis (last), for the original seeds or each resampled set of them."""
-    if idx is None:
-        return np.nanmean(per_seed, axis=-1)
-    return np.nanmean(per_seed[..., idx], axis=-1)  # (..., resamples, units) -> (..., resamples)
+@dataclass(frozen=True)
+class PermutationTest:
+    """The within-seed permutation max-T test of *present early*."""
+
+    statistic: float  # T: the largest E(t) over the window
+    p_value: float
+    null_quantile: float  # the null distribution's 97.5th percentile of T
+    n_permutations: int
+
+    @property
+    def present(self) -> bool:
+        return self.p_value <= ALPHA
+
+    def as_dict(self) -> dict:
+        return {k: float(v) for k, v in asdict(self).items()}
+
+
+def present_early_test(window_ratio: np.ndarray, weight_ratios, seed: int = 0,
+                       n_permutations: int = N_PERMUTATIONS) -> PermutationTest:
+    """Permutation test of ``T = max_t E(t)`` over the checkpoints of ``window_ratio`` (checkpoints,
+    ratios, seeds): the weight-ratio labels are permuted independently within each seed
+    (``scipy.stats.permutation_test``, 'pairings'). A missing (diverged) model makes the test undefined
+    (p = NaN): the claim's premise is then absent, never present."""
+    ratio = np.asarray(window_ratio, float)
+    if not np.isfinite(ratio).all():
+        return PermutationTest(math.nan, math.nan, math.nan, n_permutations)
+    # Seeds in a canonical order (by their data), so relabelling the seeds cannot change the p-value.
+    ratio = ratio[:, :, np.lexsort(ratio.reshape(-1, ratio.shape[2])[::-1])]
+    x = np.log2(np.asarray(weight_ratios, float))
+    xc = x - x.mean()
+    sxx = float(xc @ xc)
+    per_seed = [ratio[:, :, s].T / sxx for s in range(ratio.shape[2])]  # (ratios, checkpoints) each
+
+    def max_effect(*labels, axis=-1):
+        effect = sum(np.moveaxis(lab, axis, -1) @ r for lab, r in zip(labels, per_seed)) / len(per_seed)
+        return effect.max(-1)
+
+    test = stats.permutation_test(tuple(xc for _ in per_seed), max_effect, permutation_type="pairings",
+                                  n_resamples=n_permutations, vectorized=True, alternative="greater",
+                                  rng=np.random.default_rng(seed))
+    return PermutationTest(float(test.statistic), float(test.pvalue),
+                           float(np.quantile(test.null_distribution, 1 - ALPHA)), n_permutations)
 
 
 @dataclass(frozen=True)
 class EffectSummary:
-    """``E(t)`` at every checkpoint and the derived peak, final value and fade ratio."""
+    """One sweep on one evaluation set: ``E(t)`` with pointwise intervals, the permutation test of
+    *present early*, the peak ``t_hat`` in the early window, the final effect and ``F``."""
 
     epochs: np.ndarray
-    effect: np.ndarray  # (checkpoints,)
+    effect: np.ndarray  # (checkpoints,) E(t)
     effect_low: np.ndarray
     effect_high: np.ndarray
-    peak: Estimate
-    peak_epoch: int
+    early_end: int  # last epoch of the early window W
+    peak_at: int  # index of t_hat
+    present: PermutationTest
     final: Estimate
     fade: Estimate
-    n_seeds: int
     per_seed_slopes: np.ndarray  # (checkpoints, seeds)
+    complete: bool  # every model finite at every checkpoint (none diverged)
+
+    @property
+    def n_seeds(self) -> int:
+        return self.per_seed_slopes.shape[1]
+
+    @property
+    def peak_epoch(self) -> int:
+        return int(self.epochs[self.peak_at])
+
+    @property
+    def peak_slopes(self) -> np.ndarray:
+        return self.per_seed_slopes[self.peak_at]
+
+    @property
+    def final_slopes(self) -> np.ndarray:
+        return self.per_seed_slopes[-1]
+
+    @property
+    def reaches_end(self) -> bool:
+        """Whether the last checkpoint is the end of training (not a sweep stopped after the window)."""
+        return self.epochs[-1] > self.early_end
 
     def as_dict(self) -> dict:
-        return {"E_peak": self.peak.as_dict(), "E_peak_epoch": int(self.peak_epoch), "E_final": self.final.as_dict(),
-                "F": self.fade.as_dict(), "n_seeds": self.n_seeds}
+        return {"E_peak": float(self.effect[self.peak_at]), "E_peak_epoch": self.peak_epoch,
+                "present_early": self.present.as_dict(), "E_final": self.final.as_dict(), "F": self.fade.as_dict(),
+                "n_seeds": self.n_seeds}
 
 
-def _fade(final, peak):
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(peak > 0, final / peak, np.nan)
-
-
-@dataclass(frozen=True)
-class _Trajectory:
-    """A per-unit statistic over checkpoints: its mean, pointwise interval, early peak and final value,
-    with the bootstrap draws behind them (for statistics derived from both, like the fade ratio)."""
-
-    mean: np.ndarray
-    low: np.ndarray
-    high: np.ndarray
-    peak_at: int
-    peak: Estimate
-    final: Estimate
-    boot_peak: np.ndarray
-    boot_final: np.ndarray
-
-
-def _trajectory(per_unit: np.ndarray, epochs: np.ndarray, total_epochs: int, seed: int) -> _Trajectory:
-    """Bootstrap over the units (last axis) of ``per_unit`` (checkpoints, units); the peak is the
-    largest mean in the first 10% of epochs, recomputed in every resample."""
-    early = epochs <= early_window_end(total_epochs)
-    mean = mean_over_seeds(per_unit)
-    boot = mean_over_seeds(per_unit, resample_indices(per_unit.shape[1], seed))  # (checkpoints, resamples)
-    tail = (1 - CONFIDENCE) / 2
-    low, high = np.nanquantile(boot, [tail, 1 - tail], axis=1)
-    peak_at = int(np.nanargmax(np.where(early, mean, -np.inf)))
-    boot_peak = np.nanmax(np.where(early[:, None], boot, -np.inf), axis=0)
-    return _Trajectory(mean, low, high, peak_at, interval(mean[peak_at], boot_peak), interval(mean[-1], boot[-1]),
-                       boot_peak, boot[-1])
-
-
-def effect_summary(ratio: np.ndarray, weight_ratios, epochs, total_epochs: int, seed: int = 0) -> EffectSummary:
-    """All of CLAIMS.md's effect statistics for one sweep and evaluation set."""
-    per_seed = slopes(ratio, weight_ratios)  # (checkpoints, seeds)
+def effect_summary(ratio: np.ndarray, weight_ratios, epochs, total_epochs: int, seed: int = 0,
+                   n_permutations: int = N_PERMUTATIONS) -> EffectSummary:
+    """Every effect statistic of CLAIMS.md for one sweep and evaluation set; ``seed`` seeds the permutations
+    (use ``permutation_seed(cache key)``)."""
     epochs = np.asarray(epochs)
-    t = _trajectory(per_seed, epochs, total_epochs, seed)
-    fade = interval(float(_fade(t.mean[-1], t.mean[t.peak_at])), _fade(t.boot_final, t.boot_peak))
-    return EffectSummary(epochs, t.mean, t.low, t.high, t.peak, int(epochs[t.peak_at]), t.final, fade,
-                         per_seed.shape[1], per_seed)
+    ratio = np.asarray(ratio, float)
+    per_seed = slopes(ratio, weight_ratios)
+    early_end = early_window_end(total_epochs)
+    window = epochs <= early_end
+    if not window.any():
+        raise ValueError(f"no checkpoint in the early window (epochs <= {early_end}); checkpoints {epochs.tolist()}")
+    intervals = [mean_interval(b) for b in per_seed]
+    effect = np.array([e.value for e in intervals])
+    peak_at = int(np.nanargmax(np.where(window, np.where(np.isnan(effect), -np.inf, effect), -np.inf)))
+    present = present_early_test(ratio[window], weight_ratios, seed, n_permutations)
+    return EffectSummary(epochs, effect, np.array([e.low for e in intervals]), np.array([e.high for e in intervals]),
+                         early_end, peak_at, present, intervals[-1], fieller_ratio(per_seed[-1], per_seed[peak_at]),
+                         per_seed, bool(np.isfinite(ratio).all()))
 
 
-def difference_of_finals(a: EffectSummary, b: EffectSummary, paired: bool, seed: int = 0) -> Estimate:
-    """``E_final(a) - E_final(b)`` with a bootstrap interval; seeds are resampled jointly when the
-    two sweeps share their seeds (``paired``), independently otherwise."""
-    fa, fb = a.per_seed_slopes[-1], b.per_seed_slopes[-1]
-    ia = resample_indices(len(fa), seed)
-    ib = ia if paired else resample_indices(len(fb), seed + 1)
-    return interval(np.nanmean(fa) - np.nanmean(fb), np.nanmean(fa[ia], 1) - np.nanmean(fb[ib], 1))
+def leave_one_out_peak(per_seed: np.ndarray, window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each seed's value at the early checkpoint chosen on the OTHER seeds (the largest mean over them in
+    ``window``), so the choice does not bias that seed's value upwards -> (values (seeds,), chosen index
+    per seed). ``per_seed`` is (checkpoints, seeds)."""
+    n = per_seed.shape[1]
+    chosen = np.empty(n, int)
+    for s in range(n):
+        others = np.delete(per_seed, s, axis=1).mean(1) if n > 1 else per_seed[:, 0]
+        chosen[s] = int(np.nanargmax(np.where(window, np.where(np.isnan(others), -np.inf, others), -np.inf)))
+    return per_seed[chosen, np.arange(n)], chosen
 
 
-def binomial_standard_error(rate: float, trials: int) -> float:
-    return float(np.sqrt(rate * (1 - rate) / trials))
-
-
-def split_summaries(ratio: np.ndarray, weight_ratios, epochs, total_epochs: int,
-                    seeds_per_sweep: int) -> list[EffectSummary]:
-    """Effect summaries of consecutive groups of ``seeds_per_sweep`` seeds of ``ratio`` (checkpoints,
-    ratios, seeds), each group read as a sweep of its own (e.g. many null sweeps trained as one)."""
-    return [effect_summary(ratio[..., k * seeds_per_sweep:(k + 1) * seeds_per_sweep], weight_ratios, epochs,
-                           total_epochs, seed=k)
+def split_seeds(ratio: np.ndarray, seeds_per_sweep: int) -> list[np.ndarray]:
+    """Consecutive groups of ``seeds_per_sweep`` seeds of ``ratio`` (checkpoints, ratios, seeds), each read
+    as a sweep of its own (many null sweeps trained as one stack)."""
+    return [ratio[..., k * seeds_per_sweep:(k + 1) * seeds_per_sweep]
             for k in range(ratio.shape[2] // seeds_per_sweep)]
 
 
-def mean_with_interval(per_seed: np.ndarray, seed: int = 0) -> Estimate:
-    """Mean over seeds of a per-seed statistic, with its bootstrap interval over seeds."""
-    return interval(float(np.nanmean(per_seed)), mean_over_seeds(per_seed, resample_indices(len(per_seed), seed)))
+def pairwise_agreement(labels: np.ndarray, axis: int) -> np.ndarray:
+    """Share of pairs along ``axis`` that predict the same label, per remaining position."""
+    moved = np.moveaxis(np.asarray(labels), axis, 0)
+    k = moved.shape[0]
+    same = sum((moved[i] == moved[j]).astype(float) for i in range(k) for j in range(i + 1, k))
+    return same / (k * (k - 1) / 2)
 
 
-def factor_slopes(ratio: np.ndarray, factors) -> np.ndarray:
-    """Per-seed least-squares slope of the classification ratio (factors, seeds) against log2 of the
-    sub-sampling factor -> (seeds,)."""
-    return slopes(np.asarray(ratio, float)[None], factors)[0]
+def agreement_per_seed(predictions: np.ndarray) -> np.ndarray:
+    """C11's statistic from predicted labels (ratios, seeds, examples), as one jackknife pseudo-value per seed.
 
-
-def fraction_removed(shift: np.ndarray, remaining: np.ndarray, seed: int = 0) -> Estimate:
-    """``1 - mean(remaining) / mean(shift)`` from per-seed slopes of the same seeds (resampled jointly):
-    the share of a shift (e.g. from sub-sampling) that a correction (re-weighting) undoes."""
-    idx = resample_indices(len(shift), seed)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        boot = 1 - mean_over_seeds(remaining, idx) / mean_over_seeds(shift, idx)
-    return interval(1 - np.nanmean(remaining) / np.nanmean(shift), boot)
+    For two seeds, ``d`` = agreement of their models with different weight ratios minus that of their models
+    with the same ratio (shares of examples, averaged over the pairs of models). Both kinds of pair differ by
+    seed, and so by training sample, so ``d`` is 0 in expectation when weighting changes nothing. The
+    statistic is the mean of ``d`` over all pairs of seeds; its pairs share seeds, so the per-seed values
+    returned are leave-one-seed-out pseudo-values, whose mean is that statistic and whose spread gives
+    its jackknife standard error (a t rule on them stays calibrated, tests/test_calibration.py)."""
+    pred = np.asarray(predictions)
+    n_ratios, n_seeds = pred.shape[:2]
+    if n_ratios < 2 or n_seeds < 3:
+        return np.full(n_seeds, np.nan)
+    same = np.eye(n_ratios, dtype=bool)
+    d = np.zeros((n_seeds, n_seeds))
+    for s in range(n_seeds):
+        for o in range(s + 1, n_seeds):
+            agree = (pred[:, s, None, :] == pred[None, :, o, :]).mean(-1)  # (ratios of s, ratios of o)
+            d[s, o] = d[o, s] = agree[~same].mean() - agree[same].mean()
+    pairs = n_seeds * (n_seeds - 1) / 2
+    total = d.sum() / 2
+    without = (total - d.sum(1)) / (pairs - (n_seeds - 1))  # the statistic with each seed left out
+    return n_seeds * total / pairs - (n_seeds - 1) * without
 
 
 def _label_counts(labels: np.ndarray, axis: int) -> np.ndarray:
@@ -191,12 +321,10 @@ def mode_share(labels: np.ndarray, axis: int) -> np.ndarray:
 
 
 def weight_and_seed_agreement(predictions: np.ndarray) -> tuple[float, float]:
-    """The paper's two agreements from predicted labels (ratios, seeds, examples).
-
-    Weight agreement: per weight ratio a majority vote over seeds, then per example the share of the
-    voted labels equal to their mode, averaged over examples. Seed agreement: per ratio and example
-    the share of seeds agreeing with their mode, averaged over ratios and examples.
-    """
+    """The paper's two agreements from predicted labels (ratios, seeds, examples), reported beside C11's
+    rule. Weight agreement: per weight ratio a majority vote over seeds, then per example the share of the
+    voted labels equal to their mode, averaged over examples. Seed agreement: per ratio and example the
+    share of seeds agreeing with their mode, averaged over ratios and examples."""
     votes = majority_vote(predictions, axis=1)  # (ratios, examples)
     return float(mode_share(votes, axis=0).mean()), float(mode_share(predictions, axis=1).mean())
 
@@ -208,17 +336,11 @@ def weighted_class_loss(class_loss: np.ndarray, class_weights: np.ndarray, class
     return (class_loss * np.asarray(class_weights)[None, :, None, :] * counts).sum(-1) / counts.sum()
 
 
-def chosen_checkpoints(criterion: np.ndarray) -> np.ndarray:
-    """Per model the checkpoint with the lowest criterion (checkpoints, ratios, seeds) -> (ratios, seeds);
-    non-finite values (diverged models) are never chosen over finite ones."""
-    return np.where(np.isfinite(criterion), criterion, np.inf).argmin(0)
-
-
-def effect_at(ratio: np.ndarray, chosen: np.ndarray, weight_ratios, seed: int = 0) -> Estimate:
-    """``E`` with every model read at its own checkpoint ``chosen`` (ratios, seeds) of ``ratio``
-    (checkpoints, ratios, seeds), with its bootstrap interval over seeds."""
-    picked = np.take_along_axis(ratio, chosen[None], axis=0)  # (1, ratios, seeds)
-    return mean_with_interval(slopes(picked, weight_ratios)[0], seed)
+def chosen_checkpoints(criterion: np.ndarray, window: np.ndarray | None = None) -> np.ndarray:
+    """Per model the checkpoint with the lowest criterion (checkpoints, ratios, seeds) -> (ratios, seeds),
+    among the checkpoints in ``window`` (all if None); non-finite values are never chosen over finite ones."""
+    allowed = np.ones(criterion.shape[0], bool) if window is None else np.asarray(window)
+    return np.where(np.isfinite(criterion) & allowed[:, None, None], criterion, np.inf).argmin(0)
 
 
 def weighted_accuracy(recall: np.ndarray, class_weights: np.ndarray) -> np.ndarray:
@@ -234,43 +356,3 @@ def label_shift_gain(recall: np.ndarray, class_weights: np.ndarray, iw_rows, unw
     ``class_weights`` (ratios, classes) -> (checkpoints, IW rows, seeds), paired by seed."""
     w = np.asarray(class_weights, float)[list(iw_rows)][None, :, None, :]
     return weighted_accuracy(recall[:, list(iw_rows)], w) - weighted_accuracy(recall[:, [unweighted_row]], w)
-
-
-@dataclass(frozen=True)
-class GainSummary:
-    """A gain over checkpoints (mean over bootstrap units) with its early peak and final value."""
-
-    epochs: np.ndarray
-    gain: np.ndarray  # (checkpoints,)
-    gain_low: np.ndarray
-    gain_high: np.ndarray
-    peak: Estimate
-    peak_epoch: int
-    final: Estimate
-    n_units: int
-    unit: str  # what the bootstrap resampled
-
-    def as_dict(self) -> dict:
-        return {"gain_peak": self.peak.as_dict(), "gain_peak_epoch": int(self.peak_epoch),
-                "gain_final": self.final.as_dict(), "bootstrap_unit": self.unit, "n_units": self.n_units}
-
-
-def gain_summary(gain: np.ndarray, cell_classes, epochs, total_epochs: int, seed: int = 0) -> GainSummary:
-    """Peak (largest mean gain in the first 10% of epochs) and final mean gain with bootstrap intervals.
-
-    ``gain`` is (checkpoints, cells, seeds), ``cell_classes`` the weighted class of each cell. The
-    bootstrap resamples seeds (each averaged over all cells) where there are several; with one seed it
-    resamples the weighted classes (each averaged over its cells, i.e. over rho), the unit over which
-    the paper's Fig 5 shows its spread.
-    """
-    cell_classes = np.asarray(cell_classes)
-    if gain.shape[2] > 1:
-        per_unit, unit = np.nanmean(gain, axis=1), "seeds"
-    else:
-        classes = np.unique(cell_classes)
-        per_unit = np.stack([np.nanmean(gain[:, cell_classes == c, 0], axis=1) for c in classes], axis=1)
-        unit = "weighted classes (one seed)"
-    epochs = np.asarray(epochs)
-    t = _trajectory(per_unit, epochs, total_epochs, seed)
-    return GainSummary(epochs, t.mean, t.low, t.high, t.peak, int(epochs[t.peak_at]), t.final,
-                       per_unit.shape[1], unit)

@@ -3,6 +3,11 @@
 A sweep names its task, model, loss normalisation, optimizer, regularisation, weight ratios,
 seeds, epochs, batch size and checkpoint schedule. Everything that can change a result is in the
 config, so a hash of the config (plus the version of the code that trains) keys the cache.
+
+Seeds. Each seed is an independent replicate (CLAIMS.md, "Replication unit"): its models train on
+the training sample the task draws for ``sample_seed(task seed, seed)``, with initialisations,
+minibatch orders and dropout masks from the model's own seed (``iwcore.training.model_seed``). The
+task seed (``task_options["seed"]``, default 0) fixes the evaluation sets every seed shares.
 """
 
 from __future__ import annotations
@@ -20,6 +25,15 @@ from iwcore.losses import NORMALISATIONS, class_weights_for_ratio
 OPTIMIZERS = ("sgd", "adam")
 PRECISIONS = ("fp32", "bf16")
 INVERSE_SIGMA_MAX = "inverse_sigma_max"  # lr = 1 / largest singular value of the training inputs
+SEED_BLOCK = 1_000_000  # base seed b owns the seeds [b * SEED_BLOCK, (b + 1) * SEED_BLOCK)
+_SAMPLE_STREAM = 0x73616D70  # tags sample seeds apart from the trainer's other SeedSequence draws
+
+
+def sample_seed(task_seed: int, seed: int) -> int:
+    """The seed with which the task draws replicate ``seed``'s training sample: a 64-bit SeedSequence
+    hash of (task seed, seed), so it depends on nothing else (not on which other seeds a sweep has),
+    and nearby seeds give unrelated samples."""
+    return int(np.random.SeedSequence([task_seed, seed, _SAMPLE_STREAM]).generate_state(1, np.uint64)[0])
 
 
 def powers(base: int, k: int) -> tuple[float, ...]:
@@ -49,6 +63,12 @@ class Sweep:
     null_weights: bool = False  # train every model unweighted while keeping the ratio labels (C19)
     class_weights: tuple[tuple[float, ...], ...] = ()  # explicit per-class weights, one row per weight ratio (multiclass)
     checkpoints: tuple[int, ...] = ()  # epochs to evaluate at; empty means default_schedule(epochs)
+    # Train only through this epoch (0: all ``epochs``); the early window and the checkpoint schedule stay
+    # those of ``epochs``, less the checkpoints after it. For cheap null sweeps that need only the early window.
+    train_until: int = 0
+    # Evaluation sets to measure (empty: all of the task's). Null sweeps measure only the deciding set: on many
+    # small models evaluation, not training, dominates the cost.
+    eval_sets: tuple[str, ...] = ()
     snapshot_epochs: tuple[int, ...] = ()  # epochs whose per-example predictions are kept (figures, agreement)
     models_per_step: int = 0  # how many models share one stacked step; 0 means all of them
     # "fp32" (the default, as the paper) or "bf16": forward passes under CUDA autocast to bfloat16 (losses,
@@ -82,18 +102,26 @@ class Sweep:
             raise ValueError("class_weights needs one row of positive weights per weight ratio")
         if self.l2 < 0:
             raise ValueError(f"L2 coefficient must be >= 0, got {self.l2}")
-        bad = [e for e in self.checkpoint_epochs if not 1 <= e <= self.epochs]
+        bad = [e for e in self.checkpoints if not 1 <= e <= self.epochs]
         if bad:
             raise ValueError(f"checkpoints outside 1..{self.epochs}: {bad}")
+        if not 0 <= self.train_until <= self.epochs:
+            raise ValueError(f"train_until must be 0 (all epochs) or in 1..{self.epochs}, got {self.train_until}")
 
     @property
     def n_models(self) -> int:
         return len(self.weight_ratios) * len(self.seeds)
 
     @property
+    def last_epoch(self) -> int:
+        """The last epoch trained: ``train_until``, or ``epochs`` when that is 0."""
+        return self.train_until or self.epochs
+
+    @property
     def checkpoint_epochs(self) -> tuple[int, ...]:
-        return tuple(sorted(set(self.checkpoints) | {1, self.epochs})) if self.checkpoints \
+        schedule = tuple(sorted(set(self.checkpoints) | {1, self.epochs})) if self.checkpoints \
             else default_schedule(self.epochs)
+        return tuple(e for e in schedule if e <= self.last_epoch)
 
     @property
     def snapshots(self) -> tuple[int, ...]:
@@ -102,19 +130,34 @@ class Sweep:
         if self.snapshot_epochs:
             return tuple(sorted(set(self.snapshot_epochs) & set(self.checkpoint_epochs)))
         early = [e for e in self.checkpoint_epochs if e <= early_window_end(self.epochs)]
-        return tuple(sorted({self.checkpoint_epochs[0], early[-1], self.epochs}))
+        return tuple(sorted({self.checkpoint_epochs[0], early[-1], self.checkpoint_epochs[-1]}))
 
     def model_grid(self):
         """(ratio index, seed) of every model, in the order the trainer stacks them."""
         return [(i, s) for i in range(len(self.weight_ratios)) for s in self.seeds]
 
     def with_base_seed(self, base_seed: int) -> "Sweep":
-        """The same sweep with every seed, the data seed included, shifted by ``base_seed``."""
+        """The same sweep on other replicates: seed ``s`` becomes ``s + base_seed * SEED_BLOCK`` and the task
+        seed grows by ``base_seed``, so different base seeds share no seed (and no model)."""
+        if base_seed < 0:
+            raise ValueError(f"base seed must be >= 0, got {base_seed}")
         if base_seed == 0:
             return self
+        outside = [s for s in self.seeds if not 0 <= s < SEED_BLOCK]
+        if outside:
+            raise ValueError(f"sweep {self.name!r}: seeds {outside} lie outside 0..{SEED_BLOCK - 1}, so shifting "
+                             "them by a base seed would not keep base seeds disjoint")
         options = dict(self.task_options)
         options["seed"] = options.get("seed", 0) + base_seed
-        return dataclasses.replace(self, seeds=tuple(s + base_seed for s in self.seeds), task_options=options)
+        return dataclasses.replace(self, seeds=tuple(s + base_seed * SEED_BLOCK for s in self.seeds),
+                                   task_options=options)
+
+    def null(self) -> "Sweep":
+        """The same sweep with every model trained unweighted, each keeping its weight-ratio label (the
+        null of "the weights do not affect the models"); named ``<name>-null``."""
+        if self.null_weights:
+            return self
+        return dataclasses.replace(self, name=f"{self.name}-null", null_weights=True)
 
     def scaled(self, **changes) -> "Sweep":
         return dataclasses.replace(self, **changes)

@@ -1,8 +1,11 @@
 """Training every (weight ratio, seed) model of a sweep together.
 
 Models are stacked (see ``iwcore.stacking``) and take one optimizer step together per minibatch.
-Each model has its own seed-determined initialisation and minibatch order, so a model trained in
-a stack equals the same model trained alone, up to float round-off; dropout masks are drawn per
+Each seed is a replicate with its own training sample (``Task.training_samples`` for
+``sample_seed(task seed, seed)``); the samples are stacked ``(distinct samples, n, ...)`` on the
+device and each model's minibatch is taken from its seed's. Each model has its own seed-determined
+initialisation and minibatch order, so a model trained in a stack equals the same model trained
+alone, up to float round-off; dropout masks are drawn per
 model and per epoch from a seeded generator, so they are reproducible but differ from a model
 trained alone. Runs are deterministic given the seeds on a given device (CPU here); CUDA kernels
 may add run-to-run differences of round-off size.
@@ -10,6 +13,7 @@ may add run-to-run differences of round-off size.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import platform
 import struct
@@ -27,7 +31,7 @@ from iwcore.metrics import class_means, class_recall, class_shares, predicted_cl
 from iwcore.models import build_model
 from iwcore.results import SweepResult
 from iwcore.stacking import stack
-from iwcore.sweep import INVERSE_SIGMA_MAX, Sweep
+from iwcore.sweep import INVERSE_SIGMA_MAX, Sweep, sample_seed
 
 PARAM_TRACE_LIMIT = 1024  # models with at most this many parameters have them kept at every checkpoint
 EVAL_CHUNK = 4096  # most examples per evaluation forward pass ...
@@ -76,6 +80,8 @@ def class_weight_table(sweep: Sweep, num_classes: int) -> np.ndarray:
 
 
 def learning_rate(sweep: Sweep, x_train: torch.Tensor) -> float:
+    """The sweep's learning rate; ``inverse_sigma_max`` is computed on ``x_train``, which the trainer
+    passes as the task seed's own sample, so every seed of a sweep trains at one rate."""
     if sweep.lr == INVERSE_SIGMA_MAX:
         return float(1.0 / torch.linalg.matrix_norm(x_train.reshape(len(x_train), -1).double(), ord=2))
     return float(sweep.lr)
@@ -105,7 +111,7 @@ class _Recorder:
 
 
 def train_sweep(sweep: Sweep, device: torch.device, progress_file: Path | None = None,
-                show_progress: bool = True) -> SweepResult:
+                show_progress: bool = True, progress=None) -> SweepResult:
     """Train every model of ``sweep`` and measure it at every checkpoint.
 
     With ``progress_file``, state is saved there at least every ``SAVE_EVERY_S`` seconds and at the
@@ -114,7 +120,9 @@ def train_sweep(sweep: Sweep, device: torch.device, progress_file: Path | None =
     start = time.time()
     if sweep.precision == "bf16" and device.type != "cuda":
         raise ValueError(f"precision 'bf16' is a CUDA option; sweep {sweep.name!r} runs on {device}")
-    task = build_task(sweep.task, **sweep.task_options).to(device)
+    task = _measured_sets(build_task(sweep.task, **sweep.task_options), sweep).to(device)
+    samples = task.training_samples([sample_seed(sweep.task_options.get("seed", 0), s) for s in sweep.seeds])
+    data = _TrainingData(samples)
     lr = learning_rate(sweep, task.x_train)
     weights = torch.tensor(class_weight_table(sweep, task.num_classes), dtype=torch.float32, device=device)
     grid = sweep.model_grid()
@@ -125,14 +133,15 @@ def train_sweep(sweep: Sweep, device: torch.device, progress_file: Path | None =
     elapsed_before = resume["elapsed"] if resume else 0.0
     if resume:
         recorder.load_state(resume["recorder"])
-    bar = tqdm(total=sweep.epochs * len(groups), desc=sweep.name, unit="epoch", disable=not show_progress,
+    # ``progress``: a tqdm-like factory (e.g. iwcore.progress.SweepProgress, which reports to pytest's terminal)
+    bar = (progress or tqdm)(total=sweep.last_epoch * len(groups), desc=sweep.name, unit="epoch", disable=not show_progress,
                leave=False, mininterval=2.0, dynamic_ncols=True)
     for g, members in enumerate(groups):
         if resume and g < resume["group"]:
-            bar.update(sweep.epochs)
+            bar.update(sweep.last_epoch)
             continue
         group_resume = resume if resume and resume["group"] == g and resume["epoch"] else None
-        _train_group(sweep, task, lr, weights, members, recorder, device, bar,
+        _train_group(sweep, task, data, lr, weights, members, recorder, device, bar,
                      group_resume, progress_file, g, start - elapsed_before)
     bar.close()
     n_params = sum(p.numel() for p in build_model(sweep.model, task.input_shape, task.num_classes,
@@ -141,7 +150,8 @@ def train_sweep(sweep: Sweep, device: torch.device, progress_file: Path | None =
             "environment": environment(device), "task_meta": task.meta, "class_names": list(task.class_names),
             "class_counts": {k: torch.bincount(v.y.long(), minlength=task.num_classes).tolist()
                              for k, v in task.eval_sets.items() if v.y is not None},
-            "eval_roles": {k: v.role for k, v in task.eval_sets.items()}}
+            "eval_roles": {k: v.role for k, v in task.eval_sets.items()},
+            "samples": [s.meta for s in samples]}
     if progress_file is not None and progress_file.exists():
         progress_file.unlink()
     return SweepResult(config=sweep.config(), key="", epochs=np.array(sweep.checkpoint_epochs),
@@ -151,7 +161,34 @@ def train_sweep(sweep: Sweep, device: torch.device, progress_file: Path | None =
                        diverged_epoch=recorder.diverged_epoch, param_trace=recorder.param_trace, meta=meta)
 
 
-def _train_group(sweep, task, lr, weights, members, recorder, device, bar, resume, progress_file, group_index,
+class _TrainingData:
+    """The seeds' training samples as ``x``/``y`` of shape (distinct samples, n, ...), and ``slot[j]``,
+    the row of seed ``j``'s sample. Samples made of the same tensors (a task without a sampler, or
+    samples that are a whole fixed pool) share one row, a view of those tensors: a dataset is never
+    copied per seed."""
+
+    def __init__(self, samples):
+        rows = {}
+        self.slot = [rows.setdefault((id(s.x), id(s.y)), len(rows)) for s in samples]
+        distinct = list({slot: s for slot, s in zip(self.slot, samples)}.values())
+        if len(distinct) == 1:
+            self.x, self.y = distinct[0].x[None], distinct[0].y[None]
+        else:
+            self.x, self.y = torch.stack([s.x for s in distinct]), torch.stack([s.y for s in distinct])
+
+
+def _measured_sets(task, sweep: Sweep):
+    """The task with only the evaluation sets the sweep asks for (all when it names none)."""
+    if not sweep.eval_sets:
+        return task
+    unknown = sorted(set(sweep.eval_sets) - set(task.eval_sets))
+    if unknown:
+        raise ValueError(f"sweep {sweep.name!r} asks for evaluation sets {unknown}; task {task.name!r} has "
+                         f"{sorted(task.eval_sets)}")
+    return dataclasses.replace(task, eval_sets={k: v for k, v in task.eval_sets.items() if k in sweep.eval_sets})
+
+
+def _train_group(sweep, task, data, lr, weights, members, recorder, device, bar, resume, progress_file, group_index,
                  clock_start):
     seeds = [model_seed(sweep.weight_ratios[i], s) for i, s in members]
     models = []
@@ -165,6 +202,7 @@ def _train_group(sweep, task, lr, weights, members, recorder, device, bar, resum
     order_rngs = [np.random.default_rng(ms) for ms in seeds]
     ratio_idx = torch.tensor([i for i, _ in members], device=device)
     seed_pos = [sweep.seeds.index(s) for _, s in members]
+    sample_row = torch.tensor([data.slot[j] for j in seed_pos], device=device)[:, None]
     row_idx = [i for i, _ in members]
     cw = weights[ratio_idx]
     grad_scale = _grad_scale(sweep, lr, members, device)
@@ -176,11 +214,11 @@ def _train_group(sweep, task, lr, weights, members, recorder, device, bar, resum
             rng.bit_generator.state = st
         first_epoch = resume["epoch"] + 1
         bar.update(resume["epoch"])
-    n, batch = len(task.x_train), sweep.batch_size
+    n, batch = data.x.shape[1], sweep.batch_size
     checkpoints = {e: k for k, e in enumerate(sweep.checkpoint_epochs)}
     snapshots = {e: k for k, e in enumerate(sweep.snapshots)}
     last_save = time.time()
-    for epoch in range(first_epoch, sweep.epochs + 1):
+    for epoch in range(first_epoch, sweep.last_epoch + 1):
         epoch_start = time.time()
         torch.manual_seed(int(np.random.SeedSequence([seeds[0], epoch]).generate_state(1)[0]))  # dropout masks
         order = torch.from_numpy(np.stack([rng.permutation(n) for rng in order_rngs])).to(device)
@@ -188,7 +226,7 @@ def _train_group(sweep, task, lr, weights, members, recorder, device, bar, resum
         stacked.train(True)
         for b in range(0, n, batch):
             idx = order[:, b:b + batch]
-            xb, yb = task.x_train[idx], task.y_train[idx]
+            xb, yb = data.x[sample_row, idx], data.y[sample_row, idx]
             with _autocast(sweep, device):
                 logits = stacked.forward(xb)
             losses = weighted_loss(logits.float(), yb, cw, sweep.normalisation)
@@ -210,10 +248,10 @@ def _train_group(sweep, task, lr, weights, members, recorder, device, bar, resum
             recorder.train_loss[checkpoints[epoch], row_idx, seed_pos] = epoch_loss
         bar.update(1)
         bar.set_postfix(models=len(members), steps_per_s=f"{steps_per_s:.1f}", refresh=False)
-        if progress_file is not None and (time.time() - last_save > SAVE_EVERY_S or epoch == sweep.epochs):
-            _save_progress(progress_file, sweep, recorder, group_index if epoch < sweep.epochs else group_index + 1,
-                           epoch if epoch < sweep.epochs else 0, stacked, optimizer, order_rngs,
-                           time.time() - clock_start)
+        if progress_file is not None and (time.time() - last_save > SAVE_EVERY_S or epoch == sweep.last_epoch):
+            done = epoch == sweep.last_epoch
+            _save_progress(progress_file, sweep, recorder, group_index + 1 if done else group_index,
+                           0 if done else epoch, stacked, optimizer, order_rngs, time.time() - clock_start)
             last_save = time.time()
 
 

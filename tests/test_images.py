@@ -204,6 +204,20 @@ def test_cifar_multiclass_task(torchvision_root, monkeypatch):
     assert task.num_classes == 10 and task.class_names == CIFAR10_CLASSES
     assert torch.bincount(task.y_train).tolist() == [5] * 10
     assert list(task.eval_sets) == ["test"] and torch.bincount(task.eval_sets["test"].y).tolist() == [N_TEST] * 10
+    half = cifar_multiclass_task(torchvision_root, train_fraction=0.5)
+    assert torch.bincount(half.sampler(3).y).tolist() == [N_TRAIN // 2] * 10
+
+
+def test_pair_task_replicates_draw_from_the_pool_left_after_validation(torchvision_root, monkeypatch):
+    monkeypatch.setattr(images, "load_cifar10", _unchecked_loader)
+    task = cifar_pair_task(torchvision_root, n_noise=0, n_val_per_class=4, train_fraction=0.5)
+    a, b = task.sampler(1), task.sampler(2)
+    assert a.meta["n_train"] == {"cat": 8, "dog": 8} and len(a.x) == len(task.x_train) == 16
+    assert not torch.equal(a.x, b.x)
+    images_of = lambda x: {img.numpy().tobytes() for img in x}  # noqa: E731
+    assert not (images_of(a.x) | images_of(b.x)) & images_of(task.eval_sets["val"].x)
+    whole = cifar_pair_task(torchvision_root, n_noise=0, n_val_per_class=4)
+    assert whole.sampler(1).x is whole.sampler(2).x is whole.x_train  # the whole pool, shared
 
 
 def _unchecked_loader(data_dir, **_):

@@ -1,93 +1,144 @@
+"""Revision-2 statistics and rules on small hand-made sweeps: what each computes, and negative controls
+that show each rule can fail (the calibration over many simulated sweeps is tests/test_calibration.py)."""
+
+import math
+
 import numpy as np
-from hypothesis import given
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iwcore.stats import difference_of_finals, effect_summary, interval, resample_indices, split_summaries, slopes
+from iwcore.stats import (effect_summary, fieller_ratio, leave_one_out_peak, mean_interval, slopes, t_statistic)
 from iwcore.sweep import powers
-from iwcore.verdicts import Verdict, fades, null_calibration, persists, present_early
+from iwcore.verdicts import (Verdict, combine, did_it_learn, fades, null_calibration, persists, requiring_learning,
+                             t_rule)
 
-RATIOS = powers(2, 4)
-X = np.log2(RATIOS)
+RATIOS = powers(4, 2)
+EPOCHS = np.array([1, 2, 3, 5, 8, 10, 30, 60, 100])
 
 
-@given(slope=st.floats(-0.2, 0.2), intercept=st.floats(0, 1), seeds=st.integers(1, 5))
+@settings(max_examples=25, deadline=None)
+@given(st.floats(-0.2, 0.2), st.floats(0.2, 0.8), st.integers(1, 6))
 def test_slope_recovers_a_known_slope(slope, intercept, seeds):
-    ratio = np.broadcast_to((intercept + slope * X)[None, :, None], (3, len(X), seeds)).copy()
-    assert np.allclose(slopes(ratio, RATIOS), slope, atol=1e-9)
+    ratio = intercept + slope * np.log2(RATIOS)[None, :, None] + np.zeros((1, len(RATIOS), seeds))
+    assert np.allclose(slopes(ratio, RATIOS), slope)
 
 
-def test_slope_leaves_out_missing_points():
-    ratio = (0.5 + 0.05 * X)[None, :, None].repeat(2, 2)
-    ratio[0, 3, 0] = np.nan
-    assert np.allclose(slopes(ratio, RATIOS), 0.05)
-    ratio[0, :-1, 1] = np.nan  # a single point left: no slope
-    assert np.isnan(slopes(ratio, RATIOS)[0, 1])
+def test_a_missing_model_makes_its_seeds_slope_missing():
+    ratio = np.full((1, len(RATIOS), 2), 0.5)
+    ratio[0, 1, 0] = np.nan
+    assert np.isnan(slopes(ratio, RATIOS)[0, 0]) and slopes(ratio, RATIOS)[0, 1] == 0
 
 
-def test_bootstrap_interval_covers_at_about_its_nominal_rate():
-    rng = np.random.default_rng(0)
-    covered = 0
-    trials = 300
-    for t in range(trials):
-        sample = rng.normal(1.0, 2.0, size=30)
-        idx = resample_indices(30, seed=t, n_resamples=2000)
-        est = interval(sample.mean(), sample[idx].mean(1))
-        covered += est.low <= 1.0 <= est.high
-    assert 0.90 <= covered / trials <= 0.99  # nominal 0.95; percentile intervals run slightly narrow
-
-
-def sweep_like(effect_by_epoch, seeds=9, noise=0.01, seed=0):
-    """Synthetic classification ratios with slope effect_by_epoch[t] on log2 w, plus noise."""
+def sweep(final_fraction: float, seeds: int = 5, peak: float = 0.05, noise: float = 0.003, seed: int = 0):
+    """(checkpoints, ratios, seeds): an effect of ``peak`` by epoch 2 that ends at ``final_fraction`` of it."""
     rng = np.random.default_rng(seed)
-    e = np.asarray(effect_by_epoch)[:, None, None]
-    return np.clip(0.5 + e * X[None, :, None] + rng.normal(0, noise, (len(e), len(X), seeds)), 0, 1)
+    effect = np.where(EPOCHS <= 10, peak, peak * final_fraction)
+    effect[0] = peak / 2
+    x = np.log2(RATIOS)
+    return 0.5 + effect[:, None, None] * x[None, :, None] + rng.normal(0, noise, (len(EPOCHS), len(RATIOS), seeds))
 
 
-EPOCHS = np.array([1, 2, 5, 10, 50, 100])
+def summary(ratio):
+    return effect_summary(ratio, RATIOS, EPOCHS, 100, seed=1)
 
 
-def test_a_fading_effect_fades():
-    s = effect_summary(sweep_like([0.08, 0.1, 0.06, 0.03, 0.005, 0.0]), RATIOS, EPOCHS, 100)
-    assert present_early(s) and s.peak_epoch == 2
+def test_a_fading_effect_fades_and_does_not_persist():
+    s = summary(sweep(0.0))
+    assert s.present.present and s.peak_epoch <= 10
     assert fades(s).verdict == Verdict.REPRODUCED
+    assert persists(s).verdict == Verdict.UNDECIDED  # 'gone' is not shown by a test of 'above 0'
 
 
-def test_a_lasting_effect_does_not_fade_but_persists():  # negative control for "fades"
-    s = effect_summary(sweep_like([0.08, 0.1, 0.1, 0.1, 0.09, 0.09]), RATIOS, EPOCHS, 100)
-    assert fades(s).verdict == Verdict.NOT_REPRODUCED
+def test_a_lasting_effect_persists_and_is_shown_not_to_fade():  # negative control for "fades"
+    s = summary(sweep(0.9))
     assert persists(s).verdict == Verdict.REPRODUCED
+    assert fades(s).verdict == Verdict.NOT_REPRODUCED
+
+
+def test_half_a_fade_is_undecided_and_says_how_many_seeds_would_decide():
+    d = fades(summary(sweep(0.3, noise=0.01, seeds=5)))
+    assert d.verdict in (Verdict.UNDECIDED, Verdict.NOT_REPRODUCED)
+    if d.verdict == Verdict.UNDECIDED:
+        assert d.seeds_needed is None or d.seeds_needed >= 5
 
 
 def test_no_effect_is_inconclusive_for_both():  # a fade of nothing says nothing
-    s = effect_summary(sweep_like([0] * 6, noise=0.02), RATIOS, EPOCHS, 100)
-    assert fades(s).verdict == Verdict.INCONCLUSIVE
-    assert persists(s).verdict == Verdict.INCONCLUSIVE
+    s = summary(sweep(0.0, peak=0.0, seed=3))  # (any null draw has a 2.5% chance to look present)
+    assert not s.present.present
+    assert fades(s).verdict == persists(s).verdict == Verdict.INCONCLUSIVE
 
 
-def test_persists_against_a_baseline_needs_the_difference_above_zero():
-    lasting = effect_summary(sweep_like([0.1] * 6), RATIOS, EPOCHS, 100)
-    same = effect_summary(sweep_like([0.1] * 6, seed=1), RATIOS, EPOCHS, 100)
-    weaker = effect_summary(sweep_like([0.1, 0.1, 0.05, 0.02, 0.0, 0.0], seed=2), RATIOS, EPOCHS, 100)
-    assert persists(lasting, difference_of_finals(lasting, weaker, paired=True)).verdict == Verdict.REPRODUCED
-    assert persists(lasting, difference_of_finals(lasting, same, paired=True)).verdict == Verdict.NOT_REPRODUCED
+def test_a_diverged_model_is_inconclusive():
+    ratio = sweep(0.0)
+    ratio[4:, 0, 2] = np.nan
+    assert fades(summary(ratio)).verdict == Verdict.INCONCLUSIVE
 
 
-def test_effect_summary_intervals_contain_their_point_estimates():
-    s = effect_summary(sweep_like([0.05, 0.1, 0.06, 0.03, 0.01, 0.0], noise=0.05), RATIOS, EPOCHS, 100)
-    for est in (s.peak, s.final, s.fade):
-        assert est.low <= est.value <= est.high
-    assert np.all(s.effect_low <= s.effect) and np.all(s.effect <= s.effect_high)
+def test_fewer_than_five_seeds_decide_nothing():
+    assert fades(summary(sweep(0.0, seeds=3))).verdict == Verdict.UNDECIDED
 
 
-def test_fade_interval_is_infinite_when_the_peak_can_vanish():
-    s = effect_summary(sweep_like([0.0, 0.001, 0.0, 0.0, 0.0, 0.0], noise=0.05), RATIOS, EPOCHS, 100)
-    assert s.fade.high == np.inf
+def test_persists_against_a_baseline_needs_the_difference_shown():
+    kept, gone = summary(sweep(0.9)), summary(sweep(0.0, seed=1))
+    assert persists(kept, gone, paired=True).verdict == Verdict.REPRODUCED
+    assert persists(kept, summary(sweep(0.9, seed=2)), paired=False).verdict != Verdict.REPRODUCED  # no difference
+    assert persists(gone, kept, paired=True).verdict == Verdict.NOT_REPRODUCED  # below its baseline
+
+
+def test_t_interval_and_statistic_match_by_hand():
+    x = np.array([1.0, 2.0, 3.0, 4.0, 6.0])
+    est = mean_interval(x)
+    half = 2.7764451051977987 * x.std(ddof=1) / math.sqrt(5)
+    assert est.value == pytest.approx(3.2) and est.high - est.value == pytest.approx(half)
+    assert t_statistic(x, 1.0) == pytest.approx((3.2 - 1.0) / (x.std(ddof=1) / math.sqrt(5)))
+    assert mean_interval([0.3]).low == -math.inf  # one seed: no interval, never a zero-width one
+    assert math.isnan(mean_interval([0.1, np.nan, 0.2]).value)
+
+
+def test_fieller_interval_covers_the_ratio_at_its_nominal_rate_and_is_unbounded_when_the_denominator_may_vanish():
+    rng = np.random.default_rng(0)
+    covered = 0
+    for _ in range(2000):
+        peak = 0.05 + rng.normal(0, 0.01, 5)
+        est = fieller_ratio(0.1 * peak + rng.normal(0, 0.003, 5), peak)
+        covered += est.low <= 0.1 <= est.high
+    assert abs(covered / 2000 - 0.95) < 3 * math.sqrt(0.95 * 0.05 / 2000)
+    assert fieller_ratio([0.01, 0.02, 0.0], [0.01, -0.01, 0.0]).high == math.inf
+
+
+@pytest.mark.parametrize("direction", [1, -1])
+def test_t_rule_decides_in_the_claimed_direction_only(direction):
+    above = np.array([0.995, 0.996, 0.994, 0.997, 0.995])
+    below = 2 * 0.99 - above
+    assert t_rule(above if direction > 0 else below, 0.99, "x", direction).verdict == Verdict.REPRODUCED
+    assert t_rule(below if direction > 0 else above, 0.99, "x", direction).verdict == Verdict.NOT_REPRODUCED
+    assert t_rule(np.array([0.99, 0.991, 0.989, 0.99, 0.99]), 0.99, "x", direction).verdict == Verdict.UNDECIDED
+
+
+def test_combination_is_and_for_reproduced_and_or_for_not_reproduced():
+    r, n, u = (t_rule(x, 0.0, "x") for x in ([1, 1.1, 0.9, 1, 1], [-1, -1.1, -0.9, -1, -1], [1, -1, 0.5, -0.5, 0]))
+    assert combine({"a": r, "b": r}).verdict == Verdict.REPRODUCED
+    assert combine({"a": r, "b": n, "c": u}).verdict == Verdict.NOT_REPRODUCED
+    assert combine({"a": r, "b": u}).verdict == Verdict.UNDECIDED
+    assert combine({"a": r, "b": u}).part_verdicts == {"a": "REPRODUCED", "b": "UNDECIDED"}
+
+
+def test_a_model_that_did_not_learn_makes_the_claim_inconclusive():
+    reproduced = t_rule([1, 1.1, 0.9, 1, 1], 0.0, "x")
+    at_chance = did_it_learn([0.49, 0.51, 0.5, 0.5, 0.52], 0.5)
+    learned = did_it_learn([0.9, 0.92, 0.88, 0.91, 0.9], 0.5)
+    assert not at_chance[0] and learned[0]
+    assert requiring_learning(reproduced, [learned]).verdict == Verdict.REPRODUCED
+    assert requiring_learning(reproduced, [learned, at_chance]).verdict == Verdict.INCONCLUSIVE
+
+
+def test_leave_one_out_peak_reads_each_seed_where_the_others_peak():
+    per_seed = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 1.0], [5.0, 5.0, 5.0]])
+    values, chosen = leave_one_out_peak(per_seed, np.array([True, True, True, False]))
+    assert chosen.tolist() == [2, 1, 1] and values.tolist() == [0.0, 0.0, 0.0]
 
 
 def test_null_calibration_fails_an_anti_conservative_detector():  # negative control for C19
-    rng = np.random.default_rng(0)
-    null = 0.5 + rng.normal(0, 0.02, size=(len(EPOCHS), len(X), 9 * 40))  # 40 null sweeps of 9 seeds
-    summaries = split_summaries(null, RATIOS, EPOCHS, 100, 9)
-    anti_conservative = sum(s.peak.value > 0 for s in summaries)  # a point estimate is no test
-    assert len(summaries) == 40 and null_calibration(anti_conservative, 40).verdict == Verdict.NOT_REPRODUCED
-    assert null_calibration(0, 40).verdict == Verdict.REPRODUCED
+    assert null_calibration(5, 200, "2D", "x").verdict == Verdict.REPRODUCED
+    assert null_calibration(56, 100, "2D", "x").verdict == Verdict.NOT_REPRODUCED

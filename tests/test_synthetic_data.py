@@ -10,6 +10,7 @@ from iwcore.data import build_task
 def test_tasks_are_deterministic_given_a_seed(name):
     a, b, c = (build_task(name, n_per_class=32, n_test_per_class=16, seed=s) for s in (3, 3, 4))
     assert torch.equal(a.x_train, b.x_train) and not torch.equal(a.x_train, c.x_train)
+    assert torch.equal(a.x_train, a.sampler(3).x)  # the task's own training set is the sample of its seed
     assert a.y_train.dtype == torch.int64 and set(a.y_train.tolist()) == {0, 1}
     assert {"test", "off_manifold", "grid"} <= a.eval_sets.keys()
 

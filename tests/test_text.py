@@ -29,7 +29,9 @@ from iwcore.data.text import (SPECIAL_TOKENS, SentencePairs, SyntheticVocabulary
                               mrpc_task, read_mrpc_file, synthetic_pair_task, synthetic_pairs, synthetic_tokenizer)
 from iwcore.models import build_model
 from iwcore.models.text import trim_padding
-from iwcore.sweep import Sweep
+from iwcore.stacking import VmapStack, stack
+from iwcore.sweep import Sweep, sample_seed
+from iwcore.training import train_sweep
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MRPC_DIR = Path(os.environ.get("IWCLAIMS_MRPC_DIR", REPO_ROOT.parent / "shared" / "data" / "mrpc"))
@@ -395,3 +397,141 @@ def test_one_model_per_step_sweep_resumes_mid_group(tmp_path, monkeypatch):
     resumed = cache.run(sweep, torch.device("cpu"))
     np.testing.assert_array_equal(resumed.shares["test"], reference.shares["test"])
     np.testing.assert_array_equal(resumed.class_loss["test"], reference.class_loss["test"])
+
+
+# ---------------------------------------------------------------- replicates: training samples per seed
+
+
+def test_synthetic_sampler_draws_fresh_pairs_from_the_rule_without_tokenizing(monkeypatch):
+    task = synthetic_pair_task(300, 40, seed=5)
+    own = task.sampler(5)
+    assert torch.equal(own.x, task.x_train) and torch.equal(own.y, task.y_train)  # the task's own sample is seed 5's
+    seed = sample_seed(5, 3)  # a replicate's 64-bit sample seed, as the trainer asks for it
+    vocabulary = SyntheticVocabulary()
+    pairs = synthetic_pairs(300, np.random.default_rng(seed), vocabulary, (3, 5), None, positive_share=0.5)
+    expected = encode_pairs(synthetic_tokenizer(vocabulary), pairs, max_length=task.input_shape[-1])
+    monkeypatch.setattr(text, "encode_pairs", lambda *args, **kwargs: pytest.fail("the sampler tokenized"))
+    drawn = task.sampler(seed)
+    assert torch.equal(drawn.x, expected) and drawn.y.tolist() == pairs.labels  # = the tokenizer's encoding
+    assert torch.equal(task.sampler(seed).x, drawn.x) and not torch.equal(task.sampler(seed + 1).x, drawn.x)
+    start = time.perf_counter()
+    sizes = {len(task.sampler(s).x) for s in range(1000)}
+    assert sizes == {300}
+    print(f"\n[timing] synthetic sampler, 1000 seeds x 300 pairs: {time.perf_counter() - start:.2f} s")
+
+
+def test_synthetic_eval_sets_hold_no_training_pair_and_do_not_depend_on_n_train():
+    # One-word sentences over 4 seen meanings: 16 distinct pairs, so test draws often repeat training pairs.
+    vocabulary = SyntheticVocabulary(n_meanings=5, n_synonyms=1, n_unseen=1)
+    task = synthetic_pair_task(6, 40, seed=0, vocabulary=vocabulary, lengths=(1, 1))
+    rows = lambda x: {tuple(r) for r in x.flatten(1).tolist()}  # noqa: E731
+    test = task.eval_sets["test"]
+    assert len(test.x) == 40 and not rows(test.x) & rows(task.x_train)
+    assert torch.equal((test.x[:, 0, 1] == test.x[:, 0, 3]).long(), test.y)  # [CLS] a [SEP] b: same word = paraphrase
+    assert any(rows(task.sampler(s).x) & rows(test.x) for s in range(1, 20))  # unfiltered draws do collide
+    with pytest.raises(ValueError, match="too few distinct pairs"):
+        synthetic_pair_task(500, 40, seed=0, vocabulary=vocabulary, lengths=(1, 1))  # training covers every pair
+    a, b = synthetic_pair_task(50, 40, seed=3), synthetic_pair_task(400, 40, seed=3)
+    assert all(torch.equal(a.eval_sets[k].x, b.eval_sets[k].x) for k in a.eval_sets)
+
+
+@pytest.fixture
+def word_mrpc_dir(tmp_path):
+    """An MRPC folder whose train pairs are distinct under the synthetic tokenizer (so rows identify pairs)."""
+    folder = tmp_path / "mrpc"
+    folder.mkdir()
+    rows = [(i % 2, i, 100 + i, f"w{i}_0 w{i + 1}_1", f"w{i}_1") for i in range(10)]
+    write_mrpc(folder / "train.tsv", "Quality", rows)
+    write_mrpc(folder / "dev.tsv", "Quality", labelled_rows(3, offset=50))
+    write_mrpc(folder / "msr_paraphrase_test.txt", "Quality", labelled_rows(4, offset=90))
+    return folder
+
+
+def test_mrpc_sampler_draws_seeded_subsets_of_the_train_split(word_mrpc_dir, no_hugging_face, monkeypatch):
+    tokenizer = synthetic_tokenizer(SyntheticVocabulary())
+    task = mrpc_task(tokenizer, word_mrpc_dir, n_train=4, seed=1)
+    pool = read_mrpc_file(word_mrpc_dir / "train.tsv")
+    by_row = {tuple(r): y for r, y in zip(encode_pairs(tokenizer, pool).flatten(1).tolist(), pool.labels)}
+    assert torch.equal(task.sampler(1).x, task.x_train) and torch.equal(task.sampler(1).y, task.y_train)
+    monkeypatch.setattr(text, "encode_pairs", lambda *args, **kwargs: pytest.fail("the sampler tokenized"))
+    draws = [task.sampler(sample_seed(1, s)) for s in range(20)]
+    for draw in draws:
+        rows = [tuple(r) for r in draw.x.flatten(1).tolist()]
+        assert len(set(rows)) == 4 and [by_row[r] for r in rows] == draw.y.tolist()  # distinct pool pairs, labels kept
+    assert len({d.x.numpy().tobytes() for d in draws}) > 10
+    monkeypatch.undo()
+    assert mrpc_task(tokenizer, word_mrpc_dir, seed=1).sampler is None  # the whole split: nothing to draw
+    assert mrpc_task(tokenizer, word_mrpc_dir, n_train=10, seed=1).sampler is None
+    assert torch.equal(mrpc_task(tokenizer, word_mrpc_dir, n_train=4, n_eval=2, seed=1).x_train, task.x_train)
+
+
+# ---------------------------------------------------------------- stackable pair models (fast tier)
+
+STACKABLE = {"tiny_encoder": dict(layers=2), "siamese_bag": {}}
+
+
+def stackable(name, task, seed=0, **options):
+    torch.manual_seed(seed)
+    return build_model(name, task.input_shape, task.num_classes, vocab_size=task.meta["vocab_size"],
+                       pad_token_id=task.meta["pad_token_id"], **{**STACKABLE[name], **options})
+
+
+@pytest.mark.parametrize("name", STACKABLE)
+def test_stackable_pair_model_in_a_vmap_stack_equals_it_alone(name, small_task):
+    models = [stackable(name, small_task, seed).eval() for seed in (0, 1, 2)]
+    stacked = stack(models)
+    assert isinstance(stacked, VmapStack)
+    batches = torch.stack([small_task.x_train[8 * i:8 * i + 8] for i in range(3)])
+    labels = torch.stack([small_task.y_train[8 * i:8 * i + 8] for i in range(3)]).float()
+    stacked.train(False)
+    logits = stacked.forward(batches)
+    assert logits.shape == (3, 8)
+    F.binary_cross_entropy_with_logits(logits, labels, reduction="none").mean(1).sum().backward()
+    for model, x, y in zip(models, batches, labels):
+        F.binary_cross_entropy_with_logits(model(x), y).backward()
+    with torch.no_grad():
+        torch.testing.assert_close(logits, torch.stack([m(x) for m, x in zip(models, batches)]))
+        shared = small_task.eval_sets["test"].x[:10]
+        torch.testing.assert_close(stacked.forward(shared, shared_input=True), torch.stack([m(shared) for m in models]))
+    for key, grad in ((k, p.grad) for k, p in stacked.params.items()):
+        torch.testing.assert_close(grad, torch.stack([dict(m.named_parameters())[key].grad for m in models]))
+
+
+@pytest.mark.parametrize("name", STACKABLE)
+def test_stackable_pair_model_ignores_padding(name, small_task):
+    model = stackable(name, small_task).eval()
+    x = small_task.x_train[:16]
+    lengths = (x[:, 0] != 0).sum(1)
+    short = x[lengths < x.shape[-1]][:4]  # pairs with trailing pads
+    assert len(short)
+    with torch.no_grad():
+        trimmed = torch.stack([model(pair[None, :, :int((pair[0] != 0).sum())])[0] for pair in short])
+        torch.testing.assert_close(model(short), trimmed)
+
+
+def test_tiny_encoder_dropout_differs_per_model_in_a_stack(small_task):
+    same = [stackable("tiny_encoder", small_task, seed=0, dropout=0.2) for _ in range(2)]
+    stacked = stack(same)
+    x = small_task.x_train[:8].expand(2, -1, -1, -1)
+    stacked.train(True)
+    train_logits = stacked.forward(x)
+    assert not torch.equal(train_logits[0], train_logits[1])  # randomness="different": a mask per model
+    train_logits.sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in stacked.parameters())
+    stacked.train(False)
+    with torch.no_grad():
+        logits = stacked.forward(x)
+    torch.testing.assert_close(logits[0], logits[1])
+    torch.testing.assert_close(logits[0], same[0].eval()(x[0]).detach())
+
+
+def test_fast_tier_text_model_learns_the_synthetic_task_unweighted():
+    """C16's fast scale, unweighted (ratio 1 only): every seed clearly above chance at the last epoch."""
+    from claims.test_text import synthetic_sweep
+
+    sweep = synthetic_sweep().scaled(name="learns", weight_ratios=(1.0,))
+    start = time.perf_counter()
+    final = train_sweep(sweep, torch.device("cpu"), show_progress=False).accuracy("test")[-1, 0]
+    print(f"\n[C16 fast scale, unweighted] final test accuracy per seed {np.round(final, 3).tolist()} "
+          f"({time.perf_counter() - start:.1f} s)")
+    assert (final >= 0.75).all() and final.mean() >= 0.8, final

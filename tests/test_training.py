@@ -31,10 +31,13 @@ def stacking_path(request, monkeypatch):
 @pytest.mark.parametrize("model", ["logreg", "mlp"])
 @pytest.mark.parametrize("per_step", [0, 4])
 def test_stacked_training_equals_training_one_by_one(model, per_step, stacking_path):
+    """Each seed trains on its own sample (separable_2d draws one per seed), alone or stacked."""
     stacked = train(small(model=model, models_per_step=per_step))
+    assert stacked.meta["samples"][0]["svm_coef"] != stacked.meta["samples"][1]["svm_coef"]
     for i, r in enumerate(RATIOS):
         for j, s in enumerate(SEEDS):
             alone = train(small(model=model, weight_ratios=(r,), seeds=(s,), models_per_step=1))  # plain nn.Module
+            assert alone.meta["samples"] == [stacked.meta["samples"][j]]
             np.testing.assert_allclose(stacked.param_trace[:, i, j], alone.param_trace[:, 0, 0], rtol=1e-4, atol=1e-5)
             for name in stacked.shares:
                 np.testing.assert_allclose(stacked.shares[name][:, i, j], alone.shares[name][:, 0, 0], atol=0.02)
@@ -67,7 +70,7 @@ def test_per_ratio_learning_rate_matches_a_sweep_at_that_rate():
 
 
 def test_null_sweep_trains_every_model_unweighted():
-    null = train(small(null_weights=True, weight_ratios=(1.0, 2.0), seeds=(0,)))
+    null = train(small(weight_ratios=(1.0, 2.0), seeds=(0,)).null())
     plain = train(small(weight_ratios=(1.0,), seeds=(0,)))
     np.testing.assert_allclose(null.param_trace[:, 0], plain.param_trace[:, 0], rtol=1e-5)
 

@@ -8,7 +8,9 @@ neither file names nor batch order matter (so a sub-sample is the same images fr
 Decoding 60,000 PNGs (PIL, one process per class folder) takes 10-20 s on two cores, so the
 decoded image-folder arrays are cached as one uncompressed .npz (~185 MB) in
 ``$IWCLAIMS_DATA_CACHE`` (default ``~/.cache/iwclaims``), keyed by the folder's absolute path and
-its number of PNG files; a cached load takes under a second.
+the name, size and modification time of every PNG file (a file changed in place invalidates it); a
+cached load takes under a second. An image that does not decode is named by its path;
+``validate_cifar10(splits, "full")`` refuses a copy without the official 5,000 + 1,000 images per class.
 
 Pixels. Tasks hold float32 images, channel-first ``(N, C, H, W)``. The paper does not say how it
 normalised inputs; the default ``pixels="unit"`` keeps pixel values in [0, 1], the scale on which
@@ -16,13 +18,18 @@ normalised inputs; the default ``pixels="unit"`` keeps pixel values in [0, 1], t
 training set's per-channel mean and divides by its per-channel standard deviation, applied alike
 to the training set and every evaluation set (noise included, which is drawn in [0, 1] first).
 
-Sampling. Every random choice comes from its own stream derived from ``seed`` and a purpose name,
-so changing one setting (say ``n_noise``) leaves the others' samples unchanged. Per class, one
-seeded permutation of the training images decides both the ``n_train_per_class`` cap and the
-sub-sample (each a prefix of it), so a larger sub-sampling factor keeps a subset of a smaller one.
-Label noise is applied last, to the images actually kept. A validation split ("val", for choosing
-a checkpoint) is held out of each class's training images first, by its own seeded stream, with
-its true labels; with ``n_val_per_class=0`` (the default) the training images are those without one.
+Sampling. Every random choice comes from its own stream derived from a seed and a purpose name,
+so changing one setting (say ``n_noise``) leaves the others' samples unchanged. The task ``seed``
+fixes the split: the train/test split of digits, a validation split ("val", for choosing a
+checkpoint, with its true labels) held out of each class's training images, the noise images;
+what is left of each class's training images is its *pool*. Each replicate (sample seed, see
+``iwcore.data.task``) draws its training sample from the pools: per class, one permutation of the
+pool whose prefix keeps ``train_fraction`` of it, at most ``n_train_per_class`` of that, and
+``1/subsample_factor`` of that for the sub-sampled class (so a larger factor keeps a subset of a
+smaller one's images); label noise then flips its share of each class's kept labels. The task's
+own ``x_train`` is the sample of ``seed``. Validation and test images are never in any sample.
+A sample that keeps every pool image with its true label is the pool itself (the same tensors), so
+replicates of a whole dataset share one copy in memory.
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ from PIL import Image
 from torchvision.datasets import CIFAR10
 
 from iwcore.data import register_task
-from iwcore.data.task import EvalSet, Task
+from iwcore.data.task import EvalSet, Task, TrainingSample
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
@@ -52,6 +59,14 @@ _CACHE_FORMAT = "canonical-order-v1"  # change when the cached arrays' layout or
 
 class DatasetNotFound(FileNotFoundError):
     """A dataset is not where it was looked for; the message lists the paths and the remedies."""
+
+
+class DatasetInvalid(ValueError):
+    """A dataset is there but unusable: a corrupt file (named), or too few images for the tier."""
+
+
+class DatasetDownloadFailed(RuntimeError):
+    """``--download`` was asked for and the download failed (e.g. offline)."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +116,12 @@ def _find_cifar10(data_dir: Path, download: bool) -> tuple[str, Path]:
             return "torchvision", candidate
         looked_at.append(f"torchvision batches {batches} (missing {', '.join(missing_files)})")
     if download:
-        CIFAR10(str(root), train=True, download=True)
+        try:
+            CIFAR10(str(root), train=True, download=True)
+        except (OSError, RuntimeError) as error:  # URLError is an OSError; offline, DNS, HTTP errors
+            raise DatasetDownloadFailed(f"--download: could not fetch CIFAR-10 into {root} "
+                                        f"({type(error).__name__}: {error}); download it elsewhere and pass "
+                                        f"--data-dir") from None
         return "torchvision", root
     raise DatasetNotFound(
         "CIFAR-10 not found. Looked for:\n  " + "\n  ".join(looked_at) + "\n"
@@ -144,8 +164,7 @@ def _load_image_folder_cached(root: Path, cache_dir: Path) -> ImageSplits:
              if not paths]
     if empty:
         raise DatasetNotFound(f"CIFAR-10 image folders hold no *.png files: {', '.join(empty)}")
-    n_files = sum(len(paths) for per_class in files.values() for paths in per_class)
-    key = hashlib.sha256(f"{_CACHE_FORMAT}|{root}|{n_files}".encode()).hexdigest()[:16]
+    key = _content_key(root, files)
     cache_file = cache_dir / f"cifar10-{key}.npz"
     source = f"image_folder:{root}"
     if cache_file.is_file():
@@ -161,13 +180,56 @@ def _load_image_folder_cached(root: Path, cache_dir: Path) -> ImageSplits:
 def _decode_pngs(paths_per_class: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
     """Decodes each class's PNGs in its own process (PNG decoding holds the GIL; a thread pool does not help)."""
     with ProcessPoolExecutor(min(len(paths_per_class), os.cpu_count() or 1)) as pool:
-        per_class = list(pool.map(_read_pngs, paths_per_class))
+        try:
+            per_class = list(pool.map(_read_pngs, paths_per_class))
+        except DatasetInvalid as error:  # raised in a worker process: keep the message, drop its traceback
+            raise DatasetInvalid(str(error)) from None
     labels = np.repeat(np.arange(len(per_class)), [len(x) for x in per_class])
     return np.concatenate(per_class), labels
 
 
 def _read_pngs(paths: list[str]) -> np.ndarray:
-    return np.stack([np.asarray(Image.open(p).convert("RGB")).transpose(2, 0, 1) for p in paths])
+    return np.stack([_read_png(p) for p in paths])
+
+
+def _read_png(path: str) -> np.ndarray:
+    """One image as (C, H, W) uint8; a file that does not decode is named in the error."""
+    try:
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert("RGB"))
+    except (OSError, ValueError, SyntaxError) as error:  # truncated, not an image, bad header
+        raise DatasetInvalid(f"{path}: cannot decode this image ({error})") from None
+    if pixels.shape != (32, 32, 3):
+        raise DatasetInvalid(f"{path}: image of size {pixels.shape[1]}x{pixels.shape[0]}, CIFAR-10's are 32x32")
+    return pixels.transpose(2, 0, 1)
+
+
+def _content_key(root: Path, files: dict[str, list[list[str]]]) -> str:
+    """Cache key of the decoded arrays: the folder, and the name, size and modification time of every
+    file, so that any file added, removed or changed in place gives a new key."""
+    digest = hashlib.sha256(f"{_CACHE_FORMAT}|{root}".encode())
+    for split in _SPLITS:
+        for per_class in files[split]:
+            for path in per_class:
+                st = os.stat(path)
+                digest.update(f"|{os.path.relpath(path, root)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def validate_cifar10(splits: ImageSplits, tier: str) -> ImageSplits:
+    """``splits`` if they can serve ``tier``; for the full tier every class must have the official
+    5,000 training and 1,000 test images (a tiny or partial copy is refused, naming the counts)."""
+    if tier != "full":
+        return splits
+    from iwcore.datacheck import CIFAR10_PER_CLASS, count_problems
+
+    counts = {split: dict(zip(splits.classes, np.bincount(y, minlength=len(splits.classes)).tolist()))
+              for split, y in (("train", splits.y_train), ("test", splits.y_test))}
+    problems = count_problems(counts, CIFAR10_PER_CLASS)
+    if problems:
+        raise DatasetInvalid(f"CIFAR-10 from {splits.source} is not the full dataset the full tier needs "
+                             f"({'; '.join(problems)})")
+    return splits
 
 
 def _canonical_splits(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], *,
@@ -222,52 +284,57 @@ def load_digits_splits(test_fraction: float = 0.3, seed: int = 0) -> ImageSplits
 def cifar_pair_task(data_dir, positive: str = "dog", negative: str = "cat", *, n_noise: int = 1000,
                     subsample_class: str | None = None, subsample_factor: float = 1,
                     label_noise: float = 0.0, n_train_per_class: int | None = None, n_val_per_class: int = 0,
-                    pixels: str = "unit", seed: int = 0, download: bool = False) -> Task:
+                    train_fraction: float = 1.0, pixels: str = "unit", seed: int = 0, download: bool = False) -> Task:
     """Binary CIFAR-10 task (label 1 = ``positive``) with eval sets "test", "other" and "noise".
 
     "test": the pair's test images (labelled); "other": the other eight classes' test images;
-    "noise": ``n_noise`` uniform-noise images (omitted when 0). ``subsample_class`` keeps
-    ``1/subsample_factor`` of that class's training images; ``label_noise`` flips that fraction
-    of each class's (kept) training labels; ``n_train_per_class`` caps each class first;
-    ``n_val_per_class`` training images per class are held out before all of that as "val".
+    "noise": ``n_noise`` uniform-noise images (omitted when 0). ``n_val_per_class`` training
+    images per class are held out as "val"; each replicate's training sample then keeps
+    ``train_fraction`` of each class's remaining images, at most ``n_train_per_class`` of them,
+    and ``1/subsample_factor`` of ``subsample_class``'s; ``label_noise`` flips that fraction of
+    each class's kept labels (see the module's "Sampling").
     """
     return _pair_task("cifar10", load_cifar10(data_dir, download=download), str(positive), str(negative),
                       n_noise=n_noise, subsample_class=subsample_class, subsample_factor=subsample_factor,
                       label_noise=label_noise, n_train_per_class=n_train_per_class, n_val_per_class=n_val_per_class,
-                      pixels=pixels, seed=seed)
+                      train_fraction=train_fraction, pixels=pixels, seed=seed)
 
 
 @register_task("cifar_multiclass")
-def cifar_multiclass_task(data_dir, *, n_train_per_class: int | None = None, pixels: str = "unit",
-                          seed: int = 0, download: bool = False) -> Task:
+def cifar_multiclass_task(data_dir, *, n_train_per_class: int | None = None, train_fraction: float = 1.0,
+                          pixels: str = "unit", seed: int = 0, download: bool = False) -> Task:
     """All ten CIFAR-10 classes (labels in torchvision's order) with the labelled "test" set."""
     return _multiclass_task("cifar10", load_cifar10(data_dir, download=download),
-                            n_train_per_class=n_train_per_class, pixels=pixels, seed=seed)
+                            n_train_per_class=n_train_per_class, train_fraction=train_fraction, pixels=pixels,
+                            seed=seed)
 
 
 @register_task("digits_pair")
 def digits_pair_task(positive: int | str = 8, negative: int | str = 3, *, n_noise: int = 1000,
                      subsample_class: int | str | None = None, subsample_factor: float = 1,
                      label_noise: float = 0.0, n_train_per_class: int | None = None, n_val_per_class: int = 0,
-                     pixels: str = "unit", seed: int = 0, test_fraction: float = 0.3) -> Task:
+                     train_fraction: float = 1.0, pixels: str = "unit", seed: int = 0,
+                     test_fraction: float = 0.3) -> Task:
     """Like ``cifar_pair_task`` on 8x8 digits ``(N, 1, 8, 8)``; the default pair (8 vs 3) is a similar-looking one."""
     return _pair_task("digits", load_digits_splits(test_fraction, seed), str(positive), str(negative),
                       n_noise=n_noise, subsample_class=subsample_class, subsample_factor=subsample_factor,
                       label_noise=label_noise, n_train_per_class=n_train_per_class, n_val_per_class=n_val_per_class,
-                      pixels=pixels, seed=seed)
+                      train_fraction=train_fraction, pixels=pixels, seed=seed)
 
 
 @register_task("digits_multiclass")
-def digits_multiclass_task(*, n_train_per_class: int | None = None, pixels: str = "unit", seed: int = 0,
-                           test_fraction: float = 0.3) -> Task:
+def digits_multiclass_task(*, n_train_per_class: int | None = None, train_fraction: float = 1.0, pixels: str = "unit",
+                           seed: int = 0, test_fraction: float = 0.3) -> Task:
     """All ten digits with the labelled held-out "test" set."""
     return _multiclass_task("digits", load_digits_splits(test_fraction, seed),
-                            n_train_per_class=n_train_per_class, pixels=pixels, seed=seed)
+                            n_train_per_class=n_train_per_class, train_fraction=train_fraction, pixels=pixels,
+                            seed=seed)
 
 
 def _pair_task(dataset: str, splits: ImageSplits, positive: str, negative: str, *, n_noise: int,
                subsample_class: int | str | None, subsample_factor: float, label_noise: float,
-               n_train_per_class: int | None, n_val_per_class: int, pixels: str, seed: int) -> Task:
+               n_train_per_class: int | None, n_val_per_class: int, train_fraction: float, pixels: str,
+               seed: int) -> Task:
     subsample_class = None if subsample_class is None else str(subsample_class)
     pos, neg = _class_index(splits, positive), _class_index(splits, negative)
     if pos == neg:
@@ -278,25 +345,19 @@ def _pair_task(dataset: str, splits: ImageSplits, positive: str, negative: str, 
         raise ValueError(f"subsample_factor must be >= 1, got {subsample_factor}")
     if not 0.0 <= label_noise <= 1.0:
         raise ValueError(f"label_noise must be in [0, 1], got {label_noise}")
-    train_idx, labels, val_idx, val_labels, n_train, n_flipped = [], [], [], [], {}, {}
+    pools, val_idx, val_labels = {}, [], []
     for label, cls in ((0, neg), (1, pos)):
         name = splits.classes[cls]
-        factor = subsample_factor if name == subsample_class else 1
         pool, held_out = _hold_out(np.flatnonzero(splits.y_train == cls), n_val_per_class, seed, name)
+        pools[name] = (label, pool)
         val_idx.append(held_out)
         val_labels.append(np.full(len(held_out), label, dtype=np.int64))
-        idx = _seeded_prefix(pool, n_train_per_class, factor, seed, name)
-        y = np.full(len(idx), label, dtype=np.int64)
-        flip = _rng(seed, f"label_noise/{name}").choice(len(idx), round(label_noise * len(idx)), replace=False)
-        y[flip] = 1 - label
-        train_idx.append(idx)
-        labels.append(y)
-        n_train[name], n_flipped[name] = len(idx), len(flip)
-    train_idx = np.concatenate(train_idx)
+    sampler, scale = _pool_sampler(splits, pools, train_fraction=train_fraction, n_train_per_class=n_train_per_class,
+                                   factors={subsample_class: subsample_factor}, label_noise=label_noise,
+                                   pixels=pixels, seed=seed)
+    own = sampler(seed)
 
     in_pair = np.isin(splits.y_test, [neg, pos])
-    x_train = _to_float(splits.x_train[train_idx], splits.max_value)
-    scale = _fit_pixel_scaling(pixels, x_train)
     eval_sets = {
         "test": EvalSet(_to_float(splits.x_test[in_pair], splits.max_value),
                         torch.from_numpy((splits.y_test[in_pair] == pos).astype(np.int64)), "in_domain"),
@@ -310,29 +371,28 @@ def _pair_task(dataset: str, splits: ImageSplits, positive: str, negative: str, 
         eval_sets["noise"] = EvalSet(torch.from_numpy(noise), None, "noise")
     meta = {
         "dataset": dataset, "source": splits.source, "positive": positive, "negative": negative,
-        "n_train": n_train, "n_flipped": n_flipped, "subsample_class": subsample_class,
+        **own.meta, "subsample_class": subsample_class,
         "subsample_factor": subsample_factor, "label_noise": label_noise, "n_train_per_class": n_train_per_class,
-        "n_val_per_class": n_val_per_class,
+        "n_val_per_class": n_val_per_class, "train_fraction": train_fraction,
         "n_eval": {k: len(v.x) for k, v in eval_sets.items()}, "pixels": pixels, "seed": seed,
     }
-    return Task(f"{dataset}-{positive}-vs-{negative}", scale(x_train), torch.from_numpy(np.concatenate(labels)),
+    return Task(f"{dataset}-{positive}-vs-{negative}", own.x, own.y,
                 {k: EvalSet(scale(v.x), v.y, v.role) for k, v in eval_sets.items()},
-                num_classes=2, class_names=(negative, positive), meta=meta)
+                num_classes=2, class_names=(negative, positive), meta=meta, sampler=sampler)
 
 
-def _multiclass_task(dataset: str, splits: ImageSplits, *, n_train_per_class: int | None, pixels: str,
-                     seed: int) -> Task:
-    per_class = {name: _seeded_prefix(np.flatnonzero(splits.y_train == cls), n_train_per_class, 1, seed, name)
-                 for cls, name in enumerate(splits.classes)}
-    train_idx = np.concatenate(list(per_class.values()))
-    x_train = _to_float(splits.x_train[train_idx], splits.max_value)
-    scale = _fit_pixel_scaling(pixels, x_train)
+def _multiclass_task(dataset: str, splits: ImageSplits, *, n_train_per_class: int | None, train_fraction: float,
+                     pixels: str, seed: int) -> Task:
+    pools = {name: (cls, np.flatnonzero(splits.y_train == cls)) for cls, name in enumerate(splits.classes)}
+    sampler, scale = _pool_sampler(splits, pools, train_fraction=train_fraction, n_train_per_class=n_train_per_class,
+                                   factors={}, label_noise=0.0, pixels=pixels, seed=seed)
+    own = sampler(seed)
     test = EvalSet(scale(_to_float(splits.x_test, splits.max_value)), torch.from_numpy(splits.y_test), "in_domain")
-    meta = {"dataset": dataset, "source": splits.source,
-            "n_train": {name: len(idx) for name, idx in per_class.items()},
-            "n_train_per_class": n_train_per_class, "n_eval": {"test": len(test.x)}, "pixels": pixels, "seed": seed}
-    return Task(f"{dataset}-multiclass", scale(x_train), torch.from_numpy(splits.y_train[train_idx]),
-                {"test": test}, num_classes=len(splits.classes), class_names=splits.classes, meta=meta)
+    meta = {"dataset": dataset, "source": splits.source, "n_train": own.meta["n_train"],
+            "n_train_per_class": n_train_per_class, "train_fraction": train_fraction, "n_eval": {"test": len(test.x)},
+            "pixels": pixels, "seed": seed}
+    return Task(f"{dataset}-multiclass", own.x, own.y, {"test": test}, num_classes=len(splits.classes),
+                class_names=splits.classes, meta=meta, sampler=sampler)
 
 
 def _class_index(splits: ImageSplits, name: str) -> int:
@@ -349,11 +409,44 @@ def _hold_out(idx: np.ndarray, n_held_out: int, seed: int, class_name: str) -> t
     return np.setdiff1d(idx, held_out), held_out
 
 
-def _seeded_prefix(idx: np.ndarray, cap: int | None, factor: float, seed: int, class_name: str) -> np.ndarray:
-    """A seeded subset of ``idx``: at most ``cap`` of them, then ``1/factor`` of those (sorted)."""
-    permuted = _rng(seed, f"train_subset/{class_name}").permutation(idx)
-    kept = permuted[:cap] if cap is not None else permuted
-    return np.sort(kept[:max(1, round(len(kept) / factor))])
+def _pool_sampler(splits: ImageSplits, pools: dict[str, tuple[int, np.ndarray]], *, train_fraction: float,
+                  n_train_per_class: int | None, factors: dict, label_noise: float, pixels: str, seed: int):
+    """(sampler, pixel scaling) of a task whose replicates draw their training samples from fixed pools.
+
+    ``pools`` maps each class name to (its label, the indices of its pool in ``splits.x_train``);
+    ``factors`` maps a class name to its sub-sampling factor. A sample keeps, per class in the
+    pools' order, a prefix of one permutation of the pool drawn by the sample seed, and flips
+    ``label_noise`` of the kept labels (binary labels) by another stream of it. The pixel scaling
+    is fitted on the task ``seed``'s own sample and applies to every sample.
+    """
+    if not 0 < train_fraction <= 1:
+        raise ValueError(f"train_fraction must be in (0, 1], got {train_fraction}")
+    sizes = [len(idx) for _, idx in pools.values()]
+    starts = np.cumsum([0, *sizes[:-1]])
+    pool_y = torch.from_numpy(np.repeat([label for label, _ in pools.values()], sizes).astype(np.int64))
+    unit = _to_float(splits.x_train[np.concatenate([idx for _, idx in pools.values()])], splits.max_value)
+
+    def draw(sample_seed: int, pool_x: torch.Tensor) -> TrainingSample:
+        kept, flipped, n_train, n_flipped, offset = [], [], {}, {}, 0
+        for (name, (_, idx)), start in zip(pools.items(), starts):
+            n = max(1, round(train_fraction * len(idx)))
+            n = n if n_train_per_class is None else min(n, n_train_per_class)
+            n = max(1, round(n / factors.get(name, 1)))
+            kept.append(start + np.sort(_rng(sample_seed, f"train_subset/{name}").permutation(len(idx))[:n]))
+            flips = _rng(sample_seed, f"label_noise/{name}").choice(n, round(label_noise * n), replace=False)
+            flipped.append(offset + flips)
+            n_train[name], n_flipped[name], offset = n, len(flips), offset + n
+        meta = {"n_train": n_train, "n_flipped": n_flipped}
+        positions, flips = torch.from_numpy(np.concatenate(kept)), torch.from_numpy(np.concatenate(flipped))
+        if len(positions) == len(pool_y) and not len(flips):
+            return TrainingSample(pool_x, pool_y, meta)  # the whole pool: no copy
+        y = pool_y.index_select(0, positions)
+        y[flips] = 1 - y[flips]
+        return TrainingSample(pool_x.index_select(0, positions), y, meta)  # x[positions] is far slower on CPU
+
+    scale = _fit_pixel_scaling(pixels, draw(seed, unit).x)
+    pool_x = scale(unit)
+    return (lambda sample_seed: draw(sample_seed, pool_x)), scale
 
 
 def _fit_pixel_scaling(pixels: str, x_train: torch.Tensor):
