@@ -71,3 +71,6 @@ EXPECTED.update({
         "measured at base seed 0: the fast text model learns its task but its effect only halves in 30 epochs, "
         "F = 0.48 [0.40, 0.55], shown above 0.25 (t = 8.6)")),
 })
+EXPECTED[("C19", "full")] = Expected(frozenset({U}), (
+    "only the 2D family's null sweeps are defined at the full tier; the image and text families' (GPU work) are "
+    "not, so C19 cannot be decided there"))

@@ -21,17 +21,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from claims.kit import conclude, decide_sets, figure_path, record, tiers, with_learning
+from claims.kit import conclude, decide_sets, figure_path, record, summarize, tiers, with_learning
 from claims.test_synthetic import unregularised as separable_2d_sweep
 from iwcore import figures
 from iwcore.data.images import load_cifar10, validate_cifar10
 from iwcore.losses import class_weights_for_ratio
 from iwcore.results import SweepResult
-from iwcore.stats import (agreement_per_seed, chosen_checkpoints, factor_slopes, permutation_seed, present_early_test,
-                          weight_and_seed_agreement, weighted_class_loss)
+from iwcore.stats import (agreement_per_seed, chosen_checkpoints, factor_slopes, permutation_seed,
+                          present_at_selected_test, weight_and_seed_agreement, weighted_class_loss)
 from iwcore.sweep import Sweep, early_window_end, powers
 from iwcore.verdicts import (AGREEMENT_MARGIN, FADES, PERSISTS_OVER_BASELINE, REWEIGHT_REMOVED_MAX, Decision, Row,
-                             combine, fades, persists, present, ratio_row, t_rule)
+                             Verdict, combine, fades, persists, present, ratio_row, t_rule)
 
 SCALE = {
     "full": dict(task="cifar_pair", pair=("dog", "cat"), second_pair=("truck", "automobile"), width=1.0,
@@ -215,10 +215,12 @@ def test_C10_reweighting_does_not_undo_subsampling(tier, data_options, run_sweep
     # slope with IW stays below half the slope without it (per seed: slope(IW) - 0.5 slope(no IW) < 0).
     def decide(name: str) -> Decision:
         shift, remaining = factor_slopes(without[name], factors), factor_slopes(with_iw[name], factors)
-        decision = combine({
-            "shift without IW": t_rule(shift, 0.0, "slope of r vs log2 f without IW", -1, eval_set=name),
-            "IW removes < half": t_rule(remaining - REWEIGHT_REMOVED_MAX * shift, 0.0,
-                                        f"slope(IW) - {REWEIGHT_REMOVED_MAX} slope(no IW)", -1, eval_set=name)})
+        shifted = t_rule(shift, 0.0, "slope of r vs log2 f without IW", -1, eval_set=name)
+        removed = t_rule(remaining - REWEIGHT_REMOVED_MAX * shift, 0.0,
+                         f"slope(IW) - {REWEIGHT_REMOVED_MAX} slope(no IW)", -1, eval_set=name)
+        if shifted.verdict != Verdict.REPRODUCED:  # without a shift, the share IW removes means nothing
+            removed = Decision(Verdict.INCONCLUSIVE, "no shift shown to remove", removed.rows)
+        decision = combine({"shift without IW": shifted, "IW removes < half": removed})
         decision.rows.append(ratio_row(shift - remaining, shift, "fraction of the shift removed by IW", eval_set=name))
         return decision
 
@@ -262,8 +264,12 @@ def test_C11_weighted_models_agree_as_much_as_reseeded_ones(tier, data_options, 
                           Row("paper's definition", name, "seed agreement", seed,
                               rule=f"paper: {paper[name][1]}" if name in paper else "")]
     decision.rows.append(Row("", "noise", "noise images classified negative", float(1 - final["noise"].mean())))
+    votes = {name: weight_and_seed_agreement(final[name]) for name in DECIDING + REPORTED}
+    figs = [figures.agreement_bars({k: v[0] for k, v in votes.items()}, {k: v[1] for k, v in votes.items()},
+                                   figure_path(report_dir, tier, "C11-agreement"),
+                                   "C11: agreement (the paper's vote-based definition)", paper=paper)]
     n_ratios, n_seeds = len(result.weight_ratios), len(result.seeds)
-    record(request, report_dir, claim_id="C11", tier=tier, decision=decision, results=[result], figures=[],
+    record(request, report_dir, claim_id="C11", tier=tier, decision=decision, results=[result], figures=figs,
            claim="Differently weighted models agree with each other on test labels about as much as models that "
                  "differ only by seed.",
            criterion=f"weight agreement >= seed agreement - {AGREEMENT_MARGIN} on the pair's test images and on "
@@ -315,14 +321,21 @@ def test_C14_weighting_fades_with_adam(tier, data_options, run_sweep, request, r
 
 def present_at_best_validation(result: SweepResult, eval_set: str, part: str) -> tuple[Decision, np.ndarray]:
     """Present-early's permutation test with each model read at its checkpoint of lowest weighted validation
-    loss (its own class weights) within the early window; also the chosen epochs (ratios, seeds)."""
-    weights = np.array([class_weights_for_ratio(w) for w in result.weight_ratios])
-    loss = weighted_class_loss(result.class_loss["val"], weights, result.meta["class_counts"]["val"])
-    chosen = chosen_checkpoints(loss, result.epochs <= early_window_end(result.config["epochs"]))
-    picked = np.take_along_axis(result.ratio(eval_set), chosen[None], axis=0)  # (1, ratios, seeds)
-    test = present_early_test(picked, result.weight_ratios, permutation_seed(f"{result.key}/{eval_set}/C18"))
+    loss within the early window. The weights are those of the model's label, so the choice is redone for
+    every label a permutation gives it (the test stays exact). Also the chosen epochs (ratios, seeds)."""
+    window = result.epochs <= early_window_end(result.config["epochs"])
+    labels = np.array([class_weights_for_ratio(w) for w in result.weight_ratios])
+    ratio = result.ratio(eval_set)
+    value_if_labelled = np.empty(ratio.shape[1:] + (len(labels),))  # (models, seeds, labels)
+    for k, weights in enumerate(labels):
+        loss = weighted_class_loss(result.class_loss["val"], np.repeat(weights[None], len(labels), 0),
+                                   result.meta["class_counts"]["val"])
+        value_if_labelled[..., k] = np.take_along_axis(ratio, chosen_checkpoints(loss, window)[None], axis=0)[0]
+    own = weighted_class_loss(result.class_loss["val"], labels, result.meta["class_counts"]["val"])
+    test = present_at_selected_test(value_if_labelled, result.weight_ratios,
+                                    permutation_seed(f"{result.key}/{eval_set}/C18"))
     return present(test, "E at the validation-chosen checkpoints", part, eval_set,
-                   n_seeds=picked.shape[2]), result.epochs[chosen]
+                   n_seeds=ratio.shape[2]), result.epochs[chosen_checkpoints(own, window)]
 
 
 @pytest.mark.claim("C18")
@@ -341,8 +354,13 @@ def test_C18_early_stopping_is_where_weighting_acts(tier, data_options, run_swee
                          present_at_best_validation(result, other, "")[0].reported()]
     decision = with_learning(combine(parts), results)
     decision.rows += reported
+    summaries = {name: summarize(r) for name, r in results.items()}
+    figs = [figures.effect_over_epochs(s.epochs, s.effect, s.effect_low, s.effect_high,
+                                       figure_path(report_dir, tier, f"C18-{name.replace(' ', '-')}"),
+                                       f"C18: {name}, E(t) on the test set", s.early_end)
+            for name, s in summaries.items()]
     record(request, report_dir, claim_id="C18", tier=tier, decision=decision, results=list(results.values()),
-           figures=[], claim="Early stopping is where weighting acts: the model chosen by a validation criterion "
+           figures=figs, claim="Early stopping is where weighting acts: the model chosen by a validation criterion "
                              "early in training still shows the effect.",
            criterion="Per sweep, each model is read at its checkpoint of lowest weighted validation loss "
                      "(sum_c w_c n_c loss_c / n, its own class weights) within the early window; the within-seed "

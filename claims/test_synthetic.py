@@ -151,7 +151,9 @@ def test_C4_logistic_regression_tends_to_the_svm(tier, run_sweep, request, repor
     mean_cos = cos.mean(2)
     figs = [figures.lines(result.epochs, {f"w={w:g}": mean_cos[:, i] for i, w in enumerate(result.weight_ratios)},
                           figure_path(report_dir, tier, "C4-svm-cosine"), "C4: cosine to the hard-margin SVM",
-                          "epoch", "cosine(w_t, w_SVM), mean over seeds")]
+                          "epoch", "cosine(w_t, w_SVM), mean over seeds", threshold=SVM_COSINE_MIN,
+                          ylim=(max(0.0, float(np.nanmin(mean_cos[-1])) - 0.05), 1.0),
+                          threshold_label=f"criterion {SVM_COSINE_MIN}")]
     record(request, report_dir, claim_id="C4", tier=tier, decision=decision, results=[result], figures=figs,
            claim="Logistic regression on separable data converges in direction to the hard-margin SVM, whatever "
                  "the weights (Soudry et al. 2018).",

@@ -319,9 +319,10 @@ def claim_rows(record: dict) -> list[dict]:
 
 
 def part_verdict_text(record: dict, sep: str = "; ") -> str:
+    """The claim's verdict, then each part's where it has several."""
     parts = record.get("part_verdicts") or {}
     if len(parts) > 1 or (parts and next(iter(parts)) not in ("", None)):
-        return sep.join(f"{part}: {verdict}" for part, verdict in parts.items())
+        return f"{record.get('verdict')} ({sep.join(f'{part}: {verdict}' for part, verdict in parts.items())})"
     return str(record.get("verdict"))
 
 
@@ -431,7 +432,7 @@ def rows_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
 def _row_cells(row: dict) -> list[str]:
     return [row.get("part") or "", row.get("set") or "", str(row.get("statistic") or ""), num(row.get("value")),
             interval(row.get("low"), row.get("high")), row.get("rule") or "", num(row.get("p"), 2),
-            num(row.get("t")), row.get("verdict") or "reported"]
+            num(row.get("t")), row.get("verdict") or ""]
 
 
 def _stability_table(stability: dict) -> tuple[list[str], list[list[str]]]:

@@ -161,31 +161,67 @@ class PermutationTest:
         return {k: float(v) for k, v in asdict(self).items()}
 
 
-def present_early_test(window_ratio: np.ndarray, weight_ratios, seed: int = 0,
-                       n_permutations: int = N_PERMUTATIONS) -> PermutationTest:
-    """Permutation test of ``T = max_t E(t)`` over the checkpoints of ``window_ratio`` (checkpoints,
-    ratios, seeds): the weight-ratio labels are permuted independently within each seed
-    (``scipy.stats.permutation_test``, 'pairings'). A missing (diverged) model makes the test undefined
-    (p = NaN): the claim's premise is then absent, never present."""
-    ratio = np.asarray(window_ratio, float)
-    if not np.isfinite(ratio).all():
+def within_seed_permutation_test(per_seed: list[np.ndarray], n_labels: int, statistic, seed: int = 0,
+                                 n_permutations: int = N_PERMUTATIONS) -> PermutationTest:
+    """A max-T permutation test under "the weights do not affect the models": the labels (weight ratios, or
+    weighting schemes) of a seed's models are permuted independently within each seed, each model keeping
+    all it measured (``scipy.stats.permutation_test``, 'pairings'; p = (1 + #{T_perm >= T}) / (B + 1), or
+    exact where all permutations fit in B).
+
+    ``per_seed[s]`` is what ``statistic`` reads of seed s; ``statistic(holders, per_seed)`` returns the
+    statistic for a batch of labellings, ``holders[s]`` being (batch, n_labels): the model that carries each
+    label. Seeds are put in a canonical order (by their data) first, so relabelling the seeds cannot change
+    the p-value. A non-finite value (a diverged model) makes the test undefined (p = NaN), never present."""
+    if any(not np.isfinite(v).all() for v in per_seed):
         return PermutationTest(math.nan, math.nan, math.nan, n_permutations)
-    # Seeds in a canonical order (by their data), so relabelling the seeds cannot change the p-value.
-    ratio = ratio[:, :, np.lexsort(ratio.reshape(-1, ratio.shape[2])[::-1])]
-    x = np.log2(np.asarray(weight_ratios, float))
-    xc = x - x.mean()
-    sxx = float(xc @ xc)
-    per_seed = [ratio[:, :, s].T / sxx for s in range(ratio.shape[2])]  # (ratios, checkpoints) each
+    per_seed = sorted(per_seed, key=lambda v: np.ascontiguousarray(v).tobytes())
 
-    def max_effect(*labels, axis=-1):
-        effect = sum(np.moveaxis(lab, axis, -1) @ r for lab, r in zip(labels, per_seed)) / len(per_seed)
-        return effect.max(-1)
+    def batched(*holders, axis=-1):
+        flat = [np.moveaxis(h, axis, -1).reshape(-1, n_labels) for h in holders]
+        return statistic(flat, per_seed).reshape(np.moveaxis(holders[0], axis, -1).shape[:-1])
 
-    test = stats.permutation_test(tuple(xc for _ in per_seed), max_effect, permutation_type="pairings",
+    test = stats.permutation_test(tuple(np.arange(n_labels) for _ in per_seed), batched, permutation_type="pairings",
                                   n_resamples=n_permutations, vectorized=True, alternative="greater",
                                   rng=np.random.default_rng(seed))
     return PermutationTest(float(test.statistic), float(test.pvalue),
-                           float(np.quantile(test.null_distribution, 1 - ALPHA)), n_permutations)
+                           float(np.quantile(test.null_distribution, 1 - ALPHA)), len(test.null_distribution))
+
+
+def _centred_log2(weight_ratios) -> tuple[np.ndarray, float]:
+    x = np.log2(np.asarray(weight_ratios, float))
+    xc = x - x.mean()
+    return xc, float(xc @ xc)
+
+
+def present_early_test(window_ratio: np.ndarray, weight_ratios, seed: int = 0,
+                       n_permutations: int = N_PERMUTATIONS) -> PermutationTest:
+    """*Present early*: ``T = max_t E(t)`` over the checkpoints of ``window_ratio`` (checkpoints, ratios,
+    seeds), by the within-seed permutation max-T test."""
+    ratio = np.asarray(window_ratio, float)
+    xc, sxx = _centred_log2(weight_ratios)
+
+    def max_effect(holders, per_seed):  # per_seed[s]: (checkpoints, models)
+        return (sum(r[:, h] @ xc for h, r in zip(holders, per_seed)) / (sxx * len(per_seed))).max(0)
+
+    return within_seed_permutation_test([ratio[:, :, s] for s in range(ratio.shape[2])], len(xc), max_effect,
+                                        seed, n_permutations)
+
+
+def present_at_selected_test(value_if_labelled: np.ndarray, weight_ratios, seed: int = 0,
+                             n_permutations: int = N_PERMUTATIONS) -> PermutationTest:
+    """*Present* where what a model contributes depends on its label (C18: each model is read at the checkpoint
+    its own label's weighted validation loss selects): ``value_if_labelled`` (models, seeds, labels) holds
+    model m's value if it carried label k, so the selection is redone under every permutation and the test
+    stays exact. T = the mean over seeds of the slope against log2 w."""
+    values = np.asarray(value_if_labelled, float)
+    xc, sxx = _centred_log2(weight_ratios)
+    labels = np.arange(len(xc))
+
+    def effect(holders, per_seed):  # per_seed[s]: (models, labels)
+        return sum(v[h, labels] @ xc for h, v in zip(holders, per_seed)) / (sxx * len(per_seed))
+
+    return within_seed_permutation_test([values[:, s, :] for s in range(values.shape[1])], len(xc), effect, seed,
+                                        n_permutations)
 
 
 @dataclass(frozen=True)
@@ -252,16 +288,26 @@ def effect_summary(ratio: np.ndarray, weight_ratios, epochs, total_epochs: int, 
                          per_seed, bool(np.isfinite(ratio).all()))
 
 
-def leave_one_out_peak(per_seed: np.ndarray, window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each seed's value at the early checkpoint chosen on the OTHER seeds (the largest mean over them in
-    ``window``), so the choice does not bias that seed's value upwards -> (values (seeds,), chosen index
-    per seed). ``per_seed`` is (checkpoints, seeds)."""
-    n = per_seed.shape[1]
-    chosen = np.empty(n, int)
-    for s in range(n):
-        others = np.delete(per_seed, s, axis=1).mean(1) if n > 1 else per_seed[:, 0]
-        chosen[s] = int(np.nanargmax(np.where(window, np.where(np.isnan(others), -np.inf, others), -np.inf)))
-    return per_seed[chosen, np.arange(n)], chosen
+def gain_present_early_test(window_recall: np.ndarray, class_weights: np.ndarray, unweighted_row: int, seed: int = 0,
+                            n_permutations: int = N_PERMUTATIONS) -> PermutationTest:
+    """C15's *present early*: ``T = max_t`` of the gain ``Delta(t)`` (each IW model's label-shift-weighted
+    accuracy minus the unweighted model's under the same weights, averaged over the IW models and seeds),
+    by the within-seed permutation max-T test: under "the weights do not matter" a seed's unweighted and
+    IW models are exchangeable, so their labels are permuted. ``window_recall`` is (checkpoints, models,
+    seeds, classes), ``class_weights`` (models, classes)."""
+    w = np.asarray(class_weights, float)
+    w = w / w.sum(1, keepdims=True)
+    accuracy_as = np.einsum("tmsc,kc->tmsk", np.asarray(window_recall, float), w)  # model m judged as label k
+    labels = np.arange(len(w))
+    iw = labels != unweighted_row
+
+    def max_gain(holders, per_seed):  # per_seed[s]: (checkpoints, models, labels)
+        gain = sum((a[:, h, labels] - a[:, h[:, unweighted_row], :])[..., iw].mean(-1)
+                   for h, a in zip(holders, per_seed)) / len(per_seed)
+        return gain.max(0)
+
+    return within_seed_permutation_test([accuracy_as[:, :, s, :] for s in range(accuracy_as.shape[2])], len(w),
+                                        max_gain, seed, n_permutations)
 
 
 def split_seeds(ratio: np.ndarray, seeds_per_sweep: int) -> list[np.ndarray]:

@@ -77,7 +77,7 @@ class Decision:
 
     def reported(self) -> list[Row]:
         """This decision's rows as reported-only rows (an evaluation set that does not decide)."""
-        return [Row(**{**asdict(r), "verdict": None}) for r in self.rows]
+        return [Row(**{**asdict(r), "verdict": "reported"}) for r in self.rows]
 
 
 def _estimate_row(part, eval_set, name, estimate: Estimate, rule="", t=None, verdict=None) -> Row:
@@ -105,33 +105,40 @@ def _t_verdict(t: float, n: int, claimed_direction: int = 1, df: float | None = 
     return Verdict.UNDECIDED
 
 
-def _premise(s: EffectSummary, part: str, eval_set: str) -> Decision | None:
-    """INCONCLUSIVE where a model diverged or there is no effect even early; UNDECIDED with too few seeds."""
+def _undecidable(s: EffectSummary, part: str, eval_set: str) -> Decision | None:
+    """INCONCLUSIVE where a model diverged; UNDECIDED with fewer than ``MIN_SEEDS`` seeds."""
     rows = [_present_row(s, part, eval_set)]
     if not s.complete:
         return Decision(Verdict.INCONCLUSIVE, "a model diverged (non-finite share): nothing is decided", rows)
     if s.n_seeds < MIN_SEEDS:
         return Decision(Verdict.UNDECIDED, f"{s.n_seeds} seeds; a decision needs at least {MIN_SEEDS}", rows,
                         seeds_needed=MIN_SEEDS)
-    if not s.present.present:
-        return Decision(Verdict.INCONCLUSIVE, f"no effect even early: permutation p = {s.present.p_value:.3g} "
-                                              f"> {ALPHA}", rows)
     return None
 
 
+def _absent(s: EffectSummary) -> str:
+    return f"no effect even early: permutation p = {s.present.p_value:.3g} > {ALPHA}"
+
+
 def fades(s: EffectSummary, part: str = "", eval_set: str = "test") -> Decision:
-    """CLAIMS.md *fades* on one sweep and evaluation set."""
+    """CLAIMS.md *fades* on one sweep and evaluation set: NOT REPRODUCED whenever the effect is shown to end
+    above a quarter of its early peak; otherwise REPRODUCED only if it was present early and faded."""
     if not s.reaches_end:
         raise ValueError("'fades' needs the sweep's final checkpoint; this sweep stopped after the early window")
-    if (early := _premise(s, part, eval_set)) is not None:
-        return early
+    if (guard := _undecidable(s, part, eval_set)) is not None:
+        return guard
     n, tc = s.n_seeds, t_critical(s.n_seeds)
     halved = s.final_slopes - FADE_SHARE_OF_PEAK * s.peak_slopes
     quartered = s.final_slopes - FADE_POINT_MAX * s.peak_slopes
     t_halved, t_quartered = t_statistic(halved), t_statistic(quartered)
-    faded = t_halved <= -tc and s.fade.value <= FADE_POINT_MAX
-    verdict = (Verdict.REPRODUCED if faded else
-               Verdict.NOT_REPRODUCED if t_quartered >= tc else Verdict.UNDECIDED)
+    if t_quartered >= tc:
+        verdict = Verdict.NOT_REPRODUCED
+    elif not s.present.present:
+        verdict = Verdict.INCONCLUSIVE
+    elif t_halved <= -tc and s.fade.value <= FADE_POINT_MAX:
+        verdict = Verdict.REPRODUCED
+    else:
+        verdict = Verdict.UNDECIDED
     rows = [_present_row(s, part, eval_set),
             _estimate_row(part, eval_set, f"b_final - {FADE_SHARE_OF_PEAK} b_peak", mean_interval(halved),
                           f"t <= -{tc:.3f}", t_halved),
@@ -144,6 +151,7 @@ def fades(s: EffectSummary, part: str = "", eval_set: str = "test") -> Decision:
     reason = {Verdict.REPRODUCED: f"faded: F = {s.fade}",
               Verdict.NOT_REPRODUCED: f"not faded: F = {s.fade}, b_final - {FADE_POINT_MAX} b_peak has t = "
                                       f"{t_quartered:.2f} >= {tc:.2f}",
+              Verdict.INCONCLUSIVE: _absent(s),
               Verdict.UNDECIDED: f"F = {s.fade}: neither faded nor shown to persist at {n} seeds"}[verdict]
     return Decision(verdict, reason, rows, seeds_needed=needed)
 
@@ -151,11 +159,12 @@ def fades(s: EffectSummary, part: str = "", eval_set: str = "test") -> Decision:
 def persists(s: EffectSummary, baseline: EffectSummary | None = None, paired: bool = True, part: str = "",
              eval_set: str = "test") -> Decision:
     """CLAIMS.md *persists* on one sweep and evaluation set, above 0 and, with ``baseline``, above the
-    baseline sweep's final effect (paired when the two share their seeds)."""
+    baseline sweep's final effect (paired when the two share their seeds). NOT REPRODUCED whenever either is
+    shown below; REPRODUCED only if the effect was also present early."""
     if not s.reaches_end:
         raise ValueError("'persists' needs the sweep's final checkpoint; this sweep stopped after the early window")
-    if (early := _premise(s, part, eval_set)) is not None:
-        return early
+    if (guard := _undecidable(s, part, eval_set)) is not None:
+        return guard
     n = s.n_seeds
     t_final = t_statistic(s.final_slopes)
     verdicts = [_t_verdict(t_final, n)]
@@ -171,13 +180,16 @@ def persists(s: EffectSummary, baseline: EffectSummary | None = None, paired: bo
         rows.append(_estimate_row(part, eval_set, f"E_final - baseline E_final ({'paired' if paired else 'Welch'})",
                                   diff, f"t >= {t_critical(n_both, df):.3f}", t_diff, verdicts[-1]))
         needed.append(seeds_needed(s.final_slopes - baseline.final_slopes) if paired else None)
-    verdict = (Verdict.REPRODUCED if all(v == Verdict.REPRODUCED for v in verdicts) else
-               Verdict.NOT_REPRODUCED if Verdict.NOT_REPRODUCED in verdicts else Verdict.UNDECIDED)
+    verdict = (Verdict.NOT_REPRODUCED if Verdict.NOT_REPRODUCED in verdicts else
+               Verdict.INCONCLUSIVE if not s.present.present else
+               Verdict.REPRODUCED if all(v == Verdict.REPRODUCED for v in verdicts) else Verdict.UNDECIDED)
     reason = {Verdict.REPRODUCED: f"persists: E_final = {s.final}",
               Verdict.NOT_REPRODUCED: "shown not to persist" + (" above the baseline" if baseline else ""),
+              Verdict.INCONCLUSIVE: _absent(s),
               Verdict.UNDECIDED: f"E_final = {s.final}: not decided at {n} seeds"}[verdict]
     known = [k for k, v in zip(needed, verdicts) if v == Verdict.UNDECIDED and k is not None]
-    return Decision(verdict, reason, rows, seeds_needed=max(known) if known else None)
+    return Decision(verdict, reason, rows, seeds_needed=max(known) if known and verdict == Verdict.UNDECIDED
+                    else None)
 
 
 def t_rule(per_seed, threshold: float, name: str, claimed_direction: int = 1, part: str = "",

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iwcore.stats import (effect_summary, fieller_ratio, leave_one_out_peak, mean_interval, slopes, t_statistic)
+from iwcore.stats import (effect_summary, fieller_ratio, gain_present_early_test, mean_interval, present_early_test,
+                          slopes, t_statistic)
 from iwcore.sweep import powers
 from iwcore.verdicts import (Verdict, combine, did_it_learn, fades, null_calibration, persists, requiring_learning,
                              t_rule)
@@ -133,10 +134,25 @@ def test_a_model_that_did_not_learn_makes_the_claim_inconclusive():
     assert requiring_learning(reproduced, [learned, at_chance]).verdict == Verdict.INCONCLUSIVE
 
 
-def test_leave_one_out_peak_reads_each_seed_where_the_others_peak():
-    per_seed = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 1.0], [5.0, 5.0, 5.0]])
-    values, chosen = leave_one_out_peak(per_seed, np.array([True, True, True, False]))
-    assert chosen.tolist() == [2, 1, 1] and values.tolist() == [0.0, 0.0, 0.0]
+def test_permutation_p_value_counts_the_observed_labelling():
+    """p = (1 + #{T_perm >= T}) / (B + 1) by hand: a perfect effect with 3 ratios in 2 seeds has 36 labellings;
+    an exhaustive test gives p = (labellings as large as the observed) / 36."""
+    ratios = (0.25, 1.0, 4.0)
+    ratio = np.array([[[0.4, 0.4], [0.5, 0.5], [0.6, 0.6]]])  # (1 checkpoint, 3 ratios, 2 seeds)
+    test = present_early_test(ratio, ratios, n_permutations=9_999)
+    assert test.n_permutations == 36 and test.p_value == pytest.approx(1 / 36)
+    sampled = present_early_test(ratio, ratios, n_permutations=20, seed=3)
+    assert sampled.n_permutations == 20 and (sampled.p_value * 21) % 1 == pytest.approx(0)
+
+
+def test_gain_test_finds_an_early_gain_and_not_its_absence():
+    rng = np.random.default_rng(0)
+    weights = np.array([[1.0, 1.0], [0.9, 0.1], [0.1, 0.9]])  # unweighted, then IW towards class 0 or 1
+    recall = 0.7 + rng.normal(0, 0.01, (4, 3, 5, 2))  # (checkpoints, models, seeds, classes)
+    assert not gain_present_early_test(recall, weights, 0, seed=1).present
+    recall[:, 1, :, 0] += 0.2  # each IW model is better on the class it up-weights
+    recall[:, 2, :, 1] += 0.2
+    assert gain_present_early_test(recall, weights, 0, seed=1).present
 
 
 def test_null_calibration_fails_an_anti_conservative_detector():  # negative control for C19
