@@ -329,7 +329,7 @@ def part_verdict_text(record: dict, sep: str = "; ") -> str:
 def deciding_text(record: dict, sep: str = "; ") -> str:
     """The deciding statistic of each part: the first row that carries the part's verdict (its failing
     row when the part did not reproduce), with its interval."""
-    rows = [r for r in claim_rows(record) if r.get("verdict")]
+    rows = [r for r in claim_rows(record) if r.get("verdict") not in (None, "", "reported")]
     if not rows:
         return "—"
     chosen = {}
