@@ -317,14 +317,6 @@ def split_seeds(ratio: np.ndarray, seeds_per_sweep: int) -> list[np.ndarray]:
             for k in range(ratio.shape[2] // seeds_per_sweep)]
 
 
-def pairwise_agreement(labels: np.ndarray, axis: int) -> np.ndarray:
-    """Share of pairs along ``axis`` that predict the same label, per remaining position."""
-    moved = np.moveaxis(np.asarray(labels), axis, 0)
-    k = moved.shape[0]
-    same = sum((moved[i] == moved[j]).astype(float) for i in range(k) for j in range(i + 1, k))
-    return same / (k * (k - 1) / 2)
-
-
 def agreement_per_seed(predictions: np.ndarray) -> np.ndarray:
     """C11's statistic from predicted labels (ratios, seeds, examples), as one jackknife pseudo-value per seed.
 

@@ -36,7 +36,6 @@ PERSISTS = (f"Persists: {PRESENT_EARLY}; the t statistic of b_final >= t_c (NOT 
             f"{T_RULE}")
 PERSISTS_OVER_BASELINE = (f"{PERSISTS}; and b_final - baseline b_final (paired by seed, Welch where the seeds "
                           f"differ) with t >= t_c (NOT REPRODUCED when <= -t_c)")
-COMBINATION = "parts combine by AND for REPRODUCED and OR for NOT REPRODUCED"
 
 
 class Verdict(str, Enum):
