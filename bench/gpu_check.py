@@ -4,7 +4,7 @@
     python bench/gpu_check.py --smoke [--out smoke.json]   # the same code on one CPU thread, tiny, < 30 s
 
 What it measures, with the project's own sweeps, models, stacking, loss and optimizer (the sweeps are built
-by the claims modules themselves, so the settings are the full tier's):
+by the claims' subjects themselves, so the settings are the full tier's):
 
   cnn        (a) C6's sweep: 153 CNNs (17 ratios x 9 seeds, width 1, He init), batch 16 each, one stacked
              step per minibatch as iwcore.training does, fp32 and bf16 (autocast, as Sweep.precision="bf16").
@@ -37,15 +37,14 @@ import math
 import resource
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: iwcore and claims
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: iwcore
 
-import claims.test_images as images  # noqa: E402
-import claims.test_label_shift as label_shift  # noqa: E402
-import claims.test_text as text  # noqa: E402
+from iwcore.battery.paper import images, label_shift, text  # noqa: E402
 from iwcore.data import build_task  # noqa: E402
 from iwcore.losses import l2_penalty, weighted_loss  # noqa: E402
 from iwcore.metrics import predicted_class  # noqa: E402
@@ -76,6 +75,11 @@ def n_train(sweep: Sweep) -> int:
 
 def steps_per_epoch(sweep: Sweep) -> int:
     return math.ceil(n_train(sweep) / sweep.batch_size)
+
+
+def full_tier(subject, variant: str = "", **changes) -> Sweep:
+    """A claim subject's full-tier sweep without its data check (this script brings its own data)."""
+    return replace(subject, data=None).sweep("full", {}, variant, **changes)
 
 
 def smoke_sized(sweep: Sweep) -> Sweep:
@@ -186,7 +190,7 @@ def cifar_accuracy(data_dir: str | None, smoke: bool, device: torch.device, cfg:
     x, y = task.x_train.to(device), task.y_train.to(device)
     xt, yt = task.eval_sets["test"].x.to(device), task.eval_sets["test"].y.to(device)
     load_s = time.perf_counter() - t_load
-    sweep = images.cnn("full", {})  # the paper's CNN settings of the full tier (width, init, lr, batch)
+    sweep = full_tier(images.CNN)  # the paper's CNN settings of the full tier (width, init, lr, batch)
     options = {**sweep.model_options, **({"width": cfg["width"]} if cfg["width"] else {})}
     torch.manual_seed(model_seed(1.0, 0))
     model = build_model("cnn", task.input_shape, 2, **options).to(device)
@@ -217,23 +221,22 @@ def cifar_accuracy(data_dir: str | None, smoke: bool, device: torch.device, cfg:
 
 
 def full_tier_gpu_sweeps() -> dict[str, list[Sweep]]:
-    """Every full-tier GPU claim's sweeps, built by the claims modules (arguments as in their test functions)."""
-    d, s = {"data_dir": "<cifar10>"}, images.SCALE["full"]
-    cnn, second = images.cnn("full", d), dict(zip(("positive", "negative"), s["second_pair"]))
+    """Every full-tier GPU claim's sweeps, built from the claims' subjects and variants."""
+    cnn, variant = full_tier(images.CNN), {v: full_tier(images.CNN, v, **c) for v, c in images.variants("full").items()}
+    validated, with_validation = images.with_validation("full")
     return {
         "C6": [cnn],
-        "C7": [images.image_sweep("full", d, "cnn-l2", ratios=s["regularised"], l2=0.001), cnn],
-        "C8": [images.image_sweep("full", d, "cnn-dropout", ratios=s["regularised"], model_options={"dropout": 0.5},
-                                  lr_by_ratio={1.0: 0.05})],
-        "C9": [images.resnet("full", d, True), images.resnet("full", d, False)],
-        "C10": [images.subsampled("full", d, f) for f in s["factors"]],
+        "C7": [variant["l2"], cnn],
+        "C8": [variant["dropout"]],
+        "C9": [full_tier(images.RESNET_BN), full_tier(images.RESNET_NO_BN)],
+        "C10": [full_tier(images.CNN, f"subsample-{f}", **images.subsampled("full", f))
+                for f in images.SCALE["full"]["factors"]],
         "C11": [cnn],
-        "C12": [images.image_sweep("full", d, "cnn-label-noise", task={"label_noise": 0.05})],
-        "C13": [images.image_sweep("full", d, "cnn-second-pair", task=second)],
-        "C14": [images.image_sweep("full", d, "cnn-adam", optimizer="adam", lr=1e-4,
-                                   optimizer_options={"betas": (0.9, 0.999), "eps": 1e-8})],
-        "C15": [label_shift.label_shift_sweep("full", task_options=d)],
-        "C18": [images.cnn_with_validation("full", d)],
+        "C12": [variant["label-noise"]],
+        "C13": [variant["second-pair"]],
+        "C14": [variant["adam"]],
+        "C15": [full_tier(label_shift.MLP)],
+        "C18": [full_tier(images.CNN, validated, **with_validation)],
     }
 
 
@@ -257,7 +260,7 @@ def project(measured: dict) -> dict:
             unique[sw.name] = row
         claims[claim] = {"sweeps": rows, **{f"gpu_hours_{p}": sum(r[f"gpu_hours_{p}"] for r in rows)
                                             for p in ("fp32", "bf16")}}
-    t = text.SCALE["full"]
+    t = text.TEXT.tiers["full"]
     return {
         "method": "per sweep: models x epochs x ceil(training images / 16) steps x the measured seconds per "
                   "model-step (a stacked step's time / models in it) of its family: C6's CNN stack for every CNN sweep "
@@ -273,8 +276,8 @@ def project(measured: dict) -> dict:
             **failed,
             **{c: "2D data (logistic regression / MLP, 1,024 points): CPU work, issue 9 point 6"
                for c in ("C1", "C2", "C3", "C4", "C5")},
-            "C16": f"BERT-base fine-tunes on MRPC ({len(t['ratios']) * len(t['seeds'])} models x {t['epochs']} epochs "
-                   f"x {math.ceil(MRPC_TRAIN / t['batch_size'])} steps of {t['batch_size']} pairs, one model per "
+            "C16": f"BERT-base fine-tunes on MRPC ({t.n_models} models x {t.epochs} epochs "
+                   f"x {math.ceil(MRPC_TRAIN / t.batch_size)} steps of {t.batch_size} pairs, one model per "
                    "step): not measured here (needs the BERT weights)",
             "C18": "its 2D parts are CPU work (C1's sweeps); its CIFAR CNN sweep is projected above",
             "C19": "the full tier defines only the 2D null sweeps (CPU); image and text nulls are not defined yet",
@@ -308,8 +311,8 @@ def main():
                    "gpu_mem_total_gib": torch.cuda.mem_get_info()[1] / 2 ** 30 if device.type == "cuda" else None,
                    "settings": cfg, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     sized = smoke_sized if args.smoke else (lambda s: s)
-    for key, sweep in (("cnn", images.cnn("full", {})), ("resnet_bn", images.resnet("full", {}, True)),
-                       ("mlp", label_shift.label_shift_sweep("full"))):
+    for key, sweep in (("cnn", full_tier(images.CNN)), ("resnet_bn", full_tier(images.RESNET_BN)),
+                       ("mlp", full_tier(label_shift.MLP))):
         print(f"{key}: {sized(sweep).n_models} models", flush=True)
         out[key] = guarded(measure, sized(sweep), device, cfg)
         write()

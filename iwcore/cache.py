@@ -1,4 +1,5 @@
-"""On-disk cache of trained sweeps, keyed by config, code version and device type.
+"""On-disk cache of trained sweeps, keyed by config, the code the sweep runs and device type
+(``iwcore.codekey``: adding a model or a loss leaves every other sweep's entry valid).
 
 Tests that share a sweep train it once; a rerun reads it; an interrupted sweep resumes from its
 saved progress; concurrent pytest-xdist workers wait on a file lock instead of training the same
@@ -32,11 +33,11 @@ from filelock import FileLock, Timeout
 
 from iwcore.progress import SweepProgress, duration
 from iwcore.results import SweepResult
-from iwcore.runinfo import code_version
+from iwcore.codekey import sweep_code_version
 from iwcore.sweep import Sweep
 from iwcore.training import train_sweep
 
-__all__ = ["CacheNotWritable", "SweepCache", "code_version", "default_cache_dir"]
+__all__ = ["CacheNotWritable", "SweepCache", "default_cache_dir"]
 
 
 class CacheNotWritable(OSError):
@@ -61,10 +62,9 @@ class SweepCache:
                                        f"({err.strerror or err})") from err
         self.show_progress = show_progress
         self.progress = progress
-        self.version = code_version()
 
     def key(self, sweep: Sweep, device: torch.device) -> str:
-        return sweep.key(self.version, device.type)
+        return sweep.key(sweep_code_version(sweep), device.type)
 
     def _say(self, message: str):
         if self.progress is not None:
@@ -133,7 +133,7 @@ class SweepCache:
             options["progress"] = SweepProgress(sweep.name, self.progress)
         result = train_sweep(sweep, device, progress_file=folder / "progress.pt", **options)
         result.key = key
-        result.meta["code_version"] = self.version
+        result.meta["code_version"] = sweep_code_version(sweep)
         result.meta["trained_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         result.save(folder)
         result.meta.update(source="trained", read_s=None, waited_s=waited_s)

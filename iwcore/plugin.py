@@ -353,6 +353,27 @@ def run_sweep(sweep_cache, device, base_seed, request):
     return run
 
 
+@pytest.fixture
+def check_claim(run_sweep, report_dir, request, pytestconfig, device):
+    """Run one case of ``@parametrize_with_claims``: decide the claim, write its record, and pass, fail or
+    xfail on its verdict; a claim whose data, device or tier is missing here skips, saying what is missing."""
+    from iwcore.battery.claim import Context, Unavailable, conclude, run_claim
+
+    options = {name: pytestconfig.getoption(name) for name in ("data_dir", "download", "allow_cpu", "bert_model")}
+    options["device"] = device
+
+    def check(case):
+        ctx = Context(case.claim, case.tier, run_sweep, report_dir, options)
+        try:
+            decision = run_claim(ctx, request.node.user_properties)
+        except Unavailable as missing:
+            pytest.skip(str(missing))
+        conclude(case.claim, case.tier, decision)
+        return decision
+
+    return check
+
+
 @pytest.fixture(scope="session")
 def report_dir(pytestconfig) -> Path:
     return pytestconfig.getoption("report_dir")

@@ -1,7 +1,7 @@
 """A sweep: the declarative description of many models trained under one setting.
 
-A sweep names its task, model, loss normalisation, optimizer, regularisation, weight ratios,
-seeds, epochs, batch size and checkpoint schedule. Everything that can change a result is in the
+A sweep names its task, model, training loss and its normalisation, optimizer, regularisation,
+weight ratios, seeds, epochs, batch size and checkpoint schedule. Everything that can change a result is in the
 config, so a hash of the config (plus the version of the code that trains) keys the cache.
 
 Seeds. Each seed is an independent replicate (CLAIMS.md, "Replication unit"): its models train on
@@ -20,13 +20,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from iwcore.losses import NORMALISATIONS, class_weights_for_ratio
+from iwcore.losses import DEFAULT_LOSS, NORMALISATIONS, class_weights_for_ratio, resolved_options
 
 OPTIMIZERS = ("sgd", "adam")
 PRECISIONS = ("fp32", "bf16")
 INVERSE_SIGMA_MAX = "inverse_sigma_max"  # lr = 1 / largest singular value of the training inputs
 SEED_BLOCK = 1_000_000  # base seed b owns the seeds [b * SEED_BLOCK, (b + 1) * SEED_BLOCK)
 _SAMPLE_STREAM = 0x73616D70  # tags sample seeds apart from the trainer's other SeedSequence draws
+# Fields left out of the config while at their defaults, so that a sweep that does not use them keeps the
+# config (and cache key) it had before they existed.
+_OMITTED_AT_DEFAULT = ("loss", "loss_options", "weight_exponent")
 
 
 def sample_seed(task_seed: int, seed: int) -> int:
@@ -75,6 +78,13 @@ class Sweep:
     # parameters and optimizer state stay fp32). A documented speed option for CUDA only; it is part of the
     # config, so it never shares a cache entry with an fp32 run.
     precision: str = "fp32"
+    # The per-example training loss, a name in iwcore.losses' registry ("ce", "poly", "ldam", "logit_adjust",
+    # "vs" or a user's own), and its options (unset ones take the loss's defaults).
+    loss: str = DEFAULT_LOSS
+    loss_options: dict = field(default_factory=dict)
+    # Class weights are raised to this power before training (Wang et al., ICLR 2022, find w^1.5 helps their
+    # polynomially-tailed loss); the weight ratios stay the labels of the models, the ratio trained is ratio^p.
+    weight_exponent: float = 1.0
 
     def __post_init__(self):
         if not self.weight_ratios:
@@ -93,6 +103,9 @@ class Sweep:
             raise ValueError(f"unknown normalisation {self.normalisation!r}; expected one of {NORMALISATIONS}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; expected one of {PRECISIONS}")
+        resolved_options(self.loss, self.loss_options)
+        if not 0 < self.weight_exponent < math.inf:
+            raise ValueError(f"weight_exponent must be positive and finite, got {self.weight_exponent}")
         if isinstance(self.lr, str) and self.lr != INVERSE_SIGMA_MAX:
             raise ValueError(f"lr must be a number or {INVERSE_SIGMA_MAX!r}, got {self.lr!r}")
         if self.lr_by_ratio and self.optimizer != "sgd":
@@ -163,12 +176,20 @@ class Sweep:
         return dataclasses.replace(self, **changes)
 
     def config(self) -> dict:
-        return json.loads(json.dumps(dataclasses.asdict(self), sort_keys=True, default=str))
+        fields = dataclasses.asdict(self)
+        for f in dataclasses.fields(self):
+            if f.name in _OMITTED_AT_DEFAULT and fields[f.name] == _default(f):
+                del fields[f.name]
+        return json.loads(json.dumps(fields, sort_keys=True, default=str))
 
     def key(self, code_version: str, device_type: str) -> str:
         """Cache key: the full config, the training code's version and the device type."""
         blob = json.dumps({"config": self.config(), "code": code_version, "device": device_type}, sort_keys=True)
         return f"{self.name}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+
+
+def _default(f: dataclasses.Field):
+    return f.default_factory() if f.default is dataclasses.MISSING else f.default
 
 
 def early_window_end(epochs: int) -> int:

@@ -65,18 +65,19 @@ def model_seed(ratio: float, seed: int) -> int:
 
 
 def class_weight_table(sweep: Sweep, num_classes: int) -> np.ndarray:
-    """(ratios, classes) weights: explicit rows, all ones for a null sweep, or from each binary ratio."""
+    """(ratios, classes) weights: explicit rows, all ones for a null sweep, or from each binary ratio;
+    raised to the sweep's ``weight_exponent``."""
     if sweep.null_weights:
         return np.ones((len(sweep.weight_ratios), num_classes))
     if sweep.class_weights:
         table = np.array(sweep.class_weights, dtype=float)
         if table.shape[1] != num_classes:
             raise ValueError(f"class_weights rows have {table.shape[1]} entries; the task has {num_classes} classes")
-        return table
+        return table ** sweep.weight_exponent
     if num_classes != 2:
         raise ValueError("weight ratios describe binary tasks; this task has "
                          f"{num_classes} classes")
-    return np.array([class_weights_for_ratio(r) for r in sweep.weight_ratios])
+    return np.array([class_weights_for_ratio(r) for r in sweep.weight_ratios]) ** sweep.weight_exponent
 
 
 def learning_rate(sweep: Sweep, x_train: torch.Tensor) -> float:
@@ -176,6 +177,10 @@ class _TrainingData:
         else:
             self.x, self.y = torch.stack([s.x for s in distinct]), torch.stack([s.y for s in distinct])
 
+    def class_counts(self, num_classes: int) -> torch.Tensor:
+        """(distinct samples, classes) float counts of each class in each sample."""
+        return torch.stack([torch.bincount(y.long(), minlength=num_classes) for y in self.y]).float()
+
 
 def _measured_sets(task, sweep: Sweep):
     """The task with only the evaluation sets the sweep asks for (all when it names none)."""
@@ -205,6 +210,7 @@ def _train_group(sweep, task, data, lr, weights, members, recorder, device, bar,
     sample_row = torch.tensor([data.slot[j] for j in seed_pos], device=device)[:, None]
     row_idx = [i for i, _ in members]
     cw = weights[ratio_idx]
+    counts = data.class_counts(task.num_classes)[sample_row[:, 0]]  # each model's own sample (LDAM, LA, VS)
     grad_scale = _grad_scale(sweep, lr, members, device)
     first_epoch = 1
     if resume:
@@ -229,7 +235,7 @@ def _train_group(sweep, task, data, lr, weights, members, recorder, device, bar,
             xb, yb = data.x[sample_row, idx], data.y[sample_row, idx]
             with _autocast(sweep, device):
                 logits = stacked.forward(xb)
-            losses = weighted_loss(logits.float(), yb, cw, sweep.normalisation)
+            losses = weighted_loss(logits.float(), yb, cw, sweep.normalisation, sweep.loss, sweep.loss_options, counts)
             (losses.sum() + l2_penalty(params, sweep.l2)).backward()
             if grad_scale is not None:
                 for p in params:
@@ -288,7 +294,7 @@ def _evaluate(stacked, task, recorder, ckpt, snapshot, row_idx, seed_pos, sweep,
         recorder.shares[name][ckpt, row_idx, seed_pos] = class_shares(pred, c).cpu().numpy()
         if ev.y is not None:
             recorder.recall[name][ckpt, row_idx, seed_pos] = class_recall(pred, ev.y, c).cpu().numpy()
-            loss = per_example_loss(logits, ev.y.expand(pred.shape))
+            loss = per_example_loss(logits, ev.y.expand(pred.shape))  # unweighted CE, a metric whatever sweep.loss
             recorder.class_loss[name][ckpt, row_idx, seed_pos] = class_means(loss, ev.y, c).cpu().numpy()
         if snapshot is not None:
             recorder.predictions[name][snapshot, row_idx, seed_pos] = pred.to(torch.uint8).cpu().numpy()

@@ -85,5 +85,5 @@ def test_concurrent_runs_of_one_sweep_train_it_once(cache, monkeypatch):
     assert len(calls) == 1
 
 
-def test_code_version_is_stable():
-    assert cache_module.code_version() == cache_module.code_version()
+def test_the_code_fingerprint_is_stable():
+    assert cache_module.sweep_code_version(sweep()) == cache_module.sweep_code_version(sweep())

@@ -245,7 +245,7 @@ def test_validation_split_is_held_out_of_training_and_seeded():
     plain = digits_pair_task(8, 3, n_noise=0)
     task = digits_pair_task(8, 3, n_noise=0, n_val_per_class=10, subsample_class=8, subsample_factor=2)
     val = task.eval_sets["val"]
-    assert val.role == "in_domain" and torch.bincount(val.y).tolist() == [10, 10]
+    assert val.role == "validation" and torch.bincount(val.y).tolist() == [10, 10]
     n = plain.meta["n_train"]
     assert task.meta["n_train"] == {"3": n["3"] - 10, "8": round((n["8"] - 10) / 2)}
     pool = {tuple(x.flatten().tolist()) for x in plain.x_train}  # every val image is a training image ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from claims.test_label_shift import label_shift_grid
+from iwcore.battery.paper.label_shift import label_shift_grid
 from iwcore.stats import label_shift_gain, weighted_accuracy
 
 

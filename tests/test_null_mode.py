@@ -4,14 +4,14 @@ The sweep is C6's fast-tier CNN sweep in null mode, shared through the cache wit
 
 import pytest
 
-from claims.kit import summarize
-from claims.test_images import cnn
+from iwcore.battery.claim import summarize
+from iwcore.battery.paper.images import CNN
 from iwcore.verdicts import Verdict, fades, persists
 
 
 @pytest.mark.fast
 def test_an_image_sweep_that_ignores_its_weights_reproduces_no_effect_claim(run_sweep):
-    null = run_sweep(cnn("fast", {}).null())
+    null = run_sweep(CNN.sweep("fast").null())
     assert null.config["null_weights"]
     for eval_set in ("test", "other", "noise"):
         s = summarize(null, eval_set)

@@ -148,7 +148,7 @@ def test_mrpc_task_shapes_roles_and_meta(glue_dir, no_hugging_face):
     task = mrpc_task(tokenizer, glue_dir)
     assert task.x_train.shape == (6, 2, 128) and task.x_train.dtype == torch.long
     assert {k: (v.role, v.x.shape[0], v.y is not None) for k, v in task.eval_sets.items()} == {
-        "test": ("in_domain", 4, True), "dev": ("in_domain", 3, True)}
+        "test": ("in_domain", 4, True), "dev": ("validation", 3, True)}
     assert task.meta["pad_token_id"] == tokenizer.pad_token_id and task.meta["vocab_size"] == len(tokenizer)
     assert task.class_names == ("not_paraphrase", "paraphrase")
 
@@ -527,9 +527,9 @@ def test_tiny_encoder_dropout_differs_per_model_in_a_stack(small_task):
 
 def test_fast_tier_text_model_learns_the_synthetic_task_unweighted():
     """C16's fast scale, unweighted (ratio 1 only): every seed clearly above chance at the last epoch."""
-    from claims.test_text import synthetic_sweep
+    from iwcore.battery.paper.text import TEXT
 
-    sweep = synthetic_sweep().scaled(name="learns", weight_ratios=(1.0,))
+    sweep = TEXT.sweep("fast").scaled(name="learns", weight_ratios=(1.0,))
     start = time.perf_counter()
     final = train_sweep(sweep, torch.device("cpu"), show_progress=False).accuracy("test")[-1, 0]
     print(f"\n[C16 fast scale, unweighted] final test accuracy per seed {np.round(final, 3).tolist()} "

@@ -365,7 +365,7 @@ def _pair_task(dataset: str, splits: ImageSplits, positive: str, negative: str, 
     }
     if n_val_per_class:
         eval_sets["val"] = EvalSet(_to_float(splits.x_train[np.concatenate(val_idx)], splits.max_value),
-                                   torch.from_numpy(np.concatenate(val_labels)), "in_domain")
+                                   torch.from_numpy(np.concatenate(val_labels)), "validation")
     if n_noise:
         noise = _rng(seed, "noise").random((n_noise, *splits.x_train.shape[1:]), dtype=np.float32)
         eval_sets["noise"] = EvalSet(torch.from_numpy(noise), None, "noise")

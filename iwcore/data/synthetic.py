@@ -78,7 +78,7 @@ def _assemble(name, sampler, seed, test, val, meta) -> Task:
         name=name, x_train=x, y_train=train.y,
         eval_sets={
             "test": EvalSet(x_test, y_test, "in_domain"),
-            "val": EvalSet(x_val, y_val, "in_domain"),
+            "val": EvalSet(x_val, y_val, "validation"),
             "off_manifold": EvalSet(t(off), None, "out_of_domain"),
             "grid": EvalSet(t(grid), None, "grid"),
         },

@@ -2,7 +2,8 @@
 
 A task is small enough to live on the device as whole tensors, so the trainer indexes minibatches
 directly instead of going through a DataLoader. Evaluation sets carry a role so that the
-statistics know which one decides a verdict (``in_domain``) and which are reported beside it.
+statistics know which one decides a verdict (``in_domain``; the 2D claims also the ``grid``) and which are
+reported beside it; a ``validation`` set (for model selection, C18) never decides.
 
 Replicates. A seed of a sweep is an independent replicate that draws its own training sample (CLAIMS.md,
 "Replication unit"). A task with a ``sampler`` draws one from its population or pool for a sample seed;
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-ROLES = ("in_domain", "out_of_domain", "noise", "grid")
+ROLES = ("in_domain", "out_of_domain", "noise", "grid", "validation")
 
 
 @dataclass

@@ -10,8 +10,8 @@ all-pad columns per batch, so a batch costs only as much as its longest pair.
 MRPC split (see ``load_mrpc``): train = GLUE train (3668 pairs), the split the paper's code
 (Wolf & Sanh's ``run_classifier``, as in Devlin et al.) fine-tunes on; eval ``"test"`` = the 1725
 test pairs, labelled from the original ``msr_paraphrase_test.txt`` (GLUE ships them unlabelled);
-eval ``"dev"`` = GLUE dev (408 pairs), the labelled split that code evaluates on, kept in-domain
-beside the test set. The positive class (label 1) is "paraphrase".
+eval ``"dev"`` = GLUE dev (408 pairs), the labelled split that code evaluates on, kept beside the
+test set with the role of a validation split (reported, never deciding). The positive class (label 1) is "paraphrase".
 """
 
 from __future__ import annotations
@@ -201,7 +201,7 @@ def mrpc_task(tokenizer: PreTrainedTokenizerBase | str, data_dir: str | Path | N
             return TrainingSample(torch.from_numpy(x_pool[rows]), torch.from_numpy(y_pool[rows]))
 
     train = pool if sampler is None else sampler(seed)
-    return pair_task("mrpc", tokenizer, train, {"test": (test, "in_domain"), "dev": (dev, "in_domain")},
+    return pair_task("mrpc", tokenizer, train, {"test": (test, "in_domain"), "dev": (dev, "validation")},
                      max_length, sampler=sampler, source=source, n_train=len(train.y if sampler else train))
 
 

@@ -1,0 +1,57 @@
+"""``check``: the battery from Python, without pytest. It decides the claims about a subject (or given claims)
+at one tier, trains what the cache lacks, writes the claims report and returns the decisions.
+
+    decisions = iwcore.check(my_subject, claims=["C1", "C17"], tier="fast")
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from iwcore.battery.claim import TIERS, Claim, Context, Unavailable, run_claim
+from iwcore.battery.subject import Subject
+from iwcore.battery.testing import claims_for
+from iwcore.report import DEFAULT_REPORT_DIR, gather, set_current_run_id, write_run
+from iwcore.runinfo import code_version, environment, git_info, new_run_id
+from iwcore.verdicts import Decision
+
+
+def check(target: Subject | Iterable[Claim], claims: Iterable[str] | None = None, tier: str = "fast",
+          device: str = "auto", cache_dir: Path | str | None = None, report_dir: Path | str = DEFAULT_REPORT_DIR,
+          base_seed: int = 0, data_dir: Path | str | None = None, show_progress: bool = True) -> dict[str, Decision]:
+    """The decision of every claim of ``target`` at ``tier``, by report id; the report goes to
+    ``report_dir/<tier>/claims.{md,html,json}``. A claim whose data or device is missing here is left out of the
+    decisions and listed in the report as not decided, with the reason."""
+    from iwcore.cache import SweepCache
+    from iwcore.training import resolve_device
+
+    if tier not in TIERS:
+        raise ValueError(f"unknown tier {tier!r}; expected one of {TIERS}")
+    selected = claims_for(target, claims)
+    if not selected:
+        raise ValueError("no claim applies to this subject" + (f" among {list(claims)}" if claims else ""))
+    cache, dev = SweepCache(cache_dir, show_progress=show_progress), resolve_device(device)
+    options = {"data_dir": None if data_dir is None else Path(data_dir), "download": False, "allow_cpu": False,
+               "bert_model": "bert-base-uncased", "device": dev}
+    run_id, started, started_at = new_run_id(), time.time(), dt.datetime.now(dt.timezone.utc).isoformat()
+    previous = set_current_run_id(run_id)
+    decisions, not_decided = {}, []
+    try:
+        for claim in selected:
+            ctx = Context(claim, tier, lambda s: cache.run(s.with_base_seed(base_seed), dev), Path(report_dir), options)
+            try:
+                decisions[claim.record_id] = run_claim(ctx)
+            except Unavailable as missing:
+                not_decided.append({"id": claim.record_id, "outcome": "skipped", "reason": str(missing)})
+    finally:
+        set_current_run_id(previous)
+    tier_dir = Path(report_dir) / tier
+    run = {"run_id": run_id, "tier": tier, "started_at": started_at, "wall_time_s": time.time() - started,
+           "command": f"iwcore.check({', '.join(c.record_id for c in selected)}, tier={tier!r})",
+           "base_seed": base_seed, "git": git_info(), "code_version": code_version(), "environment": environment(),
+           "claims": gather(tier_dir, run_id), "not_decided": not_decided, "problems": []}
+    write_run(tier_dir, run)
+    return decisions

@@ -1,0 +1,228 @@
+"""A claim as data, and the one runner every claim goes through.
+
+A ``Claim`` is a spec of science: its id, the paper's sentence and reference, the criterion (text built
+from the constants of ``iwcore.verdicts``), the subjects it is about (the paper's models and data by
+default) and a ``decide`` function that builds its sweeps through the ``Context`` (trained once, cached),
+computes the statistics and returns a ``Decision``. ``run_claim`` does everything else: the report record,
+the declared findings of ``iwcore.battery.findings`` and the outcome (``conclude``).
+
+The pytest outcome follows the verdict (CLAIMS.md revision 2): REPRODUCED passes. A (claim, tier) declared
+as a finding is an expected failure for exactly the verdicts it lists; any other verdict raises
+``VerdictMismatch`` (not an AssertionError, so a strict xfail cannot swallow it), and so does a crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from iwcore.battery.findings import EXPECTED, Expected
+from iwcore.battery.subject import Subject
+from iwcore.report import ClaimRecord
+from iwcore.results import SweepResult
+from iwcore.stats import EffectSummary, effect_summary, permutation_seed
+from iwcore.sweep import Sweep
+from iwcore.verdicts import Decision, Verdict, combine, did_it_learn, requiring_learning
+
+TIERS = ("fast", "full")
+
+
+class Unavailable(Exception):
+    """What a claim needs is missing here (a dataset, a GPU, a tier the subject does not define): the claim
+    is skipped with this reason, never decided."""
+
+
+class VerdictMismatch(Exception):
+    """A verdict that is neither REPRODUCED nor the declared finding of its (claim, tier)."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of the battery. ``decide(ctx)`` returns the decision; ``setting(ctx)`` what was run (after
+    ``decide``, so it may read ``ctx.results``). ``subjects`` are the paper's; ``rebind`` says whether a
+    user's subject may replace them (claims whose design is specific to the paper's data say no) and
+    ``needs`` what such a subject must be."""
+
+    id: str
+    sentence: str
+    paper: str
+    criterion: str
+    decide: Callable[["Context"], Decision]
+    subjects: tuple[Subject, ...]
+    setting: Callable[["Context"], str]
+    rebind: bool = False
+    needs: str = ""
+    separable: bool | None = None  # what the subject's data must be for the claim to apply (None: either)
+    marks: tuple[str, ...] = ()
+
+    def applies_to(self, subject: Subject) -> bool:
+        return self.rebind and (self.separable is None or subject.separable == self.separable)
+
+    def with_subjects(self, *subjects: Subject) -> "Claim":
+        """The same claim about other subjects (a user's model, loss or data)."""
+        wrong = [s.name for s in subjects if not self.applies_to(s)]
+        if wrong:
+            raise ValueError(f"{self.id} does not apply to {wrong}: it needs {self.needs or 'the paper setting'}")
+        return replace(self, subjects=tuple(subjects))
+
+    @property
+    def about_paper(self) -> bool:
+        return all(s.paper for s in self.subjects)
+
+    @property
+    def record_id(self) -> str:
+        """The report's id: the claim's, with the subjects' names when they are not the paper's."""
+        return self.id if self.about_paper else f"{self.id}@{'+'.join(s.name for s in self.subjects)}"
+
+    def expected(self, tier: str) -> Expected | None:
+        """The declared finding at ``tier`` (findings describe the paper's subjects only)."""
+        return EXPECTED.get((self.id, tier)) if self.about_paper else None
+
+
+@dataclass
+class Context:
+    """What a claim's ``decide`` works with: the tier, the subjects, a cached ``run`` of sweeps (the run's
+    base seed applied), the options of the run (``data_dir``, ``download``, ``allow_cpu``, ``bert_model``,
+    ``device``) and where figures go. It remembers the results and figures for the report."""
+
+    claim: Claim
+    tier: str
+    run_sweep: Callable[[Sweep], SweepResult]
+    report_dir: Path
+    options: dict = field(default_factory=dict)
+    results: list = field(default_factory=list)
+    figures: list = field(default_factory=list)
+
+    @property
+    def subjects(self) -> tuple[Subject, ...]:
+        return self.claim.subjects
+
+    def sweep(self, subject: Subject, variant: str = "", **changes) -> Sweep:
+        return subject.sweep(self.tier, self.options, variant, **changes)
+
+    def run(self, sweep: Sweep) -> SweepResult:
+        result = self.run_sweep(sweep)
+        if all(r.key != result.key for r in self.results):
+            self.results.append(result)
+        return result
+
+    def figure_path(self, name: str) -> Path:
+        return Path(self.report_dir) / self.tier / "figures" / f"{name}.png"
+
+    def add_figure(self, path: Path | None) -> None:
+        if path is not None:
+            self.figures.append(Path(path))
+
+
+# --- statistics every claim shares ------------------------------------------------------------------------
+
+
+def summarize(result: SweepResult, eval_set: str = "test") -> EffectSummary:
+    """CLAIMS.md's effect statistics of one sweep on one evaluation set; permutations seeded from the cache key."""
+    return effect_summary(result.ratio(eval_set), result.weight_ratios, result.epochs, result.config["epochs"],
+                          seed=permutation_seed(f"{result.key}/{eval_set}"))
+
+
+def evaluation_sets(result: SweepResult, deciding_roles: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(deciding, reported) evaluation sets of a result, from the roles its task gave them."""
+    roles = result.meta["eval_roles"]
+    deciding = tuple(k for k, role in roles.items() if role in deciding_roles)
+    reported = tuple(k for k in roles if k not in deciding)
+    if not deciding:
+        raise ValueError(f"sweep {result.config['name']!r} has no evaluation set of roles {deciding_roles}")
+    return deciding, reported
+
+
+def decide_sets(result: SweepResult, rule, deciding_roles: tuple[str, ...] = ("in_domain",),
+                baseline: SweepResult | None = None, part: str = "") -> Decision:
+    """``rule`` on every deciding evaluation set (combined: AND); the other sets' rows reported beside them.
+    With ``baseline`` the rule also compares final effects, paired by seed where the sweeps share seeds."""
+    def decide(name: str) -> Decision:
+        summary = summarize(result, name)
+        if baseline is None:
+            return rule(summary, part=part, eval_set=name)
+        return rule(summary, summarize(baseline, name), paired=result.seeds == baseline.seeds, part=part,
+                    eval_set=name)
+
+    return over_sets(result, decide, deciding_roles)
+
+
+def over_sets(result: SweepResult, decide: Callable[[str], Decision],
+              deciding_roles: tuple[str, ...] = ("in_domain",)) -> Decision:
+    """``decide(eval_set)`` on every deciding evaluation set of ``result`` (combined: AND); the other sets'
+    rows reported beside them."""
+    deciding, reported = evaluation_sets(result, deciding_roles)
+    decision = combine({name: decide(name) for name in deciding}) if len(deciding) > 1 else decide(deciding[0])
+    for name in reported:
+        decision.rows += decide(name).reported()
+    return decision
+
+
+def unweighted_accuracy(result: SweepResult, eval_set: str = "test") -> np.ndarray:
+    """Final in-domain accuracy of the unweighted (ratio 1) model of every seed."""
+    return result.accuracy(eval_set)[-1, list(result.weight_ratios).index(1.0)]
+
+
+def with_learning(decision: Decision, results: dict[str, SweepResult], chance: float | None = None) -> Decision:
+    """``decision``, INCONCLUSIVE unless every named sweep's unweighted model learned its task (chance: one
+    over the number of classes unless given)."""
+    def floor(r: SweepResult) -> float:
+        return chance if chance is not None else 1 / len(r.meta["class_names"])
+
+    return requiring_learning(decision, [did_it_learn(unweighted_accuracy(r), floor(r), name)
+                                         for name, r in results.items()])
+
+
+# --- the runner -------------------------------------------------------------------------------------------
+
+
+def outcome(decision: Decision, expected: Expected | None) -> str:
+    if expected is not None:
+        return "expected finding" if decision.verdict in expected.verdicts else "mismatch"
+    return "passed" if decision.verdict == Verdict.REPRODUCED else "failed"
+
+
+def record(ctx: Context, decision: Decision, properties: list) -> ClaimRecord:
+    """Write the claim's record for the report (before concluding, so every outcome is reported)."""
+    claim, expected = ctx.claim, ctx.claim.expected(ctx.tier)
+    first = ctx.results[0]
+    keys = [r.key for r in ctx.results]
+    properties += [("claim", claim.record_id), ("tier", ctx.tier), ("cache_keys", keys)]
+    tier_dir = Path(ctx.report_dir) / ctx.tier
+    rec = ClaimRecord(
+        id=claim.record_id, claim=claim.sentence, tier=ctx.tier, verdict=decision.verdict.value,
+        criterion=claim.criterion, reason=decision.reason, statistic=decision.statistic, paper=claim.paper,
+        setting=claim.setting(ctx), seeds=first.seeds, epochs=int(first.config["epochs"]),
+        device=first.meta["environment"]["device"],
+        wall_time_s=float(sum(r.meta["wall_time_s"] for r in ctx.results)), cache_keys=keys,
+        figures=[str(f.relative_to(tier_dir)) for f in ctx.figures],
+        diverged=[f"{r.config['name']}: {d}" for r in ctx.results for d in r.diverged_models()],
+        environment=first.meta["environment"], rows=[r.as_dict() for r in decision.rows],
+        part_verdicts=decision.part_verdicts, seeds_needed=decision.seeds_needed,
+        expected=None if expected is None else expected.as_dict(), outcome=outcome(decision, expected))
+    rec.write(ctx.report_dir)
+    return rec
+
+
+def conclude(claim: Claim, tier: str, decision: Decision) -> None:
+    """Pass on REPRODUCED; AssertionError for a non-REPRODUCED verdict, which the strict xfail of a declared
+    finding expects; ``VerdictMismatch`` for a verdict outside that finding."""
+    expected = claim.expected(tier)
+    summary = f"{claim.record_id} ({tier}) {decision.verdict.value}: {decision.reason}"
+    if expected is None:
+        assert decision.verdict == Verdict.REPRODUCED, summary
+        return
+    if decision.verdict not in expected.verdicts:
+        raise VerdictMismatch(f"{summary}; declared finding at this tier: "
+                              f"{sorted(v.value for v in expected.verdicts)} ({expected.reason})")
+    raise AssertionError(f"expected finding: {summary}")
+
+
+def run_claim(ctx: Context, properties: list | None = None) -> Decision:
+    """Decide ``ctx.claim``, write its record and return the decision (``conclude`` gives the outcome)."""
+    decision = ctx.claim.decide(ctx)
+    record(ctx, decision, properties if properties is not None else [])
+    return decision

@@ -1,0 +1,94 @@
+"""The battery pointed at a subject defined outside iwcore: a throw-away package in ``tmp_path`` with its own
+model and loss, run by pytest in a subprocess that gets the iwclaims plugin through its entry point only (no
+conftest), and through ``iwcore.check`` from Python. Both give decisions and a claims report."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+from iwcore import check
+from iwcore.battery.claim import Unavailable
+
+pytest_plugins = ["pytester"]
+
+USER_PACKAGE = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from iwcore import Subject
+
+
+def gelu_mlp(input_shape, n_outputs, hidden: int = 16):
+    return nn.Sequential(nn.Flatten(), nn.Linear(input_shape[0], hidden), nn.GELU(), nn.Linear(hidden, n_outputs),
+                         nn.Flatten(0))
+
+
+def focal_loss(logits, y, class_counts, gamma: float = 2.0):
+    margin = (2 * y - 1) * logits
+    return -(1 - torch.sigmoid(margin)) ** gamma * F.logsigmoid(margin)
+
+
+SUBJECT = Subject.create(
+    "gelu-focal", model=gelu_mlp, loss=focal_loss, task="separable_2d", lr=0.1, batch_size=8,
+    task_options={"n_per_class": 16, "n_test_per_class": 16}, deciding_roles=("in_domain", "grid"),
+    tiers={"fast": dict(weight_ratios=(1 / 16, 1.0, 16.0), seeds=tuple(range(5)), epochs=40)})
+'''
+
+USER_TEST = '''
+from mysubject import SUBJECT
+from iwcore import parametrize_with_claims
+
+
+@parametrize_with_claims(SUBJECT, tiers=["fast"], claims=["C1", "C2"])
+def test_my_subject(claim_case, check_claim):
+    check_claim(claim_case)
+'''
+
+
+def test_a_users_model_and_loss_through_the_plugin_entry_point(pytester):
+    pytester.makepyfile(mysubject=USER_PACKAGE, test_mine=USER_TEST)
+    pytester.makeini("[pytest]\nmarkers =\n    fast: fast tier\n    full: full tier\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "0", "-m", "fast", "-rA",
+                                           "--cache-dir", str(pytester.path / "cache"),
+                                           "--report-dir", str(pytester.path / "reports"), timeout=600)
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 2, result.stdout.str()
+    assert "errors" not in outcomes, result.stdout.str()
+    report = json.loads((pytester.path / "reports" / "fast" / "claims.json").read_text())
+    records = {c["id"]: c for c in report["claims"]}
+    assert set(records) == {"C1@gelu-focal", "C2@gelu-focal"}
+    for record in records.values():  # each verdict decided, and the pytest outcome follows it
+        assert record["verdict"] in ("REPRODUCED", "NOT REPRODUCED", "UNDECIDED", "INCONCLUSIVE")
+        assert record["pytest_outcome"] == ("passed" if record["verdict"] == "REPRODUCED" else "failed")
+        assert "gelu-focal" in record["setting"] and "mysubject.gelu_mlp" in record["setting"]
+    assert "C1@gelu-focal" in (pytester.path / "reports" / "fast" / "claims.md").read_text()
+
+
+def test_check_from_python_decides_and_reports(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "mysubject_py.py").write_text(textwrap.dedent(USER_PACKAGE))
+    from mysubject_py import SUBJECT
+
+    decisions = check(SUBJECT, claims=["C1"], cache_dir=tmp_path / "cache", report_dir=tmp_path / "reports",
+                      show_progress=False)
+    assert list(decisions) == ["C1@gelu-focal"]
+    report = json.loads((tmp_path / "reports" / "fast" / "claims.json").read_text())
+    assert [c["id"] for c in report["claims"]] == ["C1@gelu-focal"]
+    assert report["claims"][0]["verdict"] == decisions["C1@gelu-focal"].verdict.value
+
+
+def test_check_refuses_what_does_not_apply(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "mysubject_bad.py").write_text(textwrap.dedent(USER_PACKAGE))
+    from mysubject_bad import SUBJECT
+
+    with pytest.raises(ValueError, match="unknown claims"):
+        check(SUBJECT, claims=["C99"], report_dir=tmp_path)
+    with pytest.raises(ValueError, match="unknown tier"):
+        check(SUBJECT, tier="medium", report_dir=tmp_path)
+    with pytest.raises(Unavailable, match="defines no full tier"):
+        SUBJECT.sweep("full")
