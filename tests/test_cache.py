@@ -42,6 +42,7 @@ def test_a_corrupt_entry_is_reported_and_retrained(cache):
 def test_an_interrupted_sweep_resumes_where_it_stopped(cache, tmp_path, monkeypatch):
     reference = SweepCache(tmp_path / "reference", show_progress=False).run(sweep(), CPU)
     monkeypatch.setattr(training, "SAVE_EVERY_S", 0.0)
+    monkeypatch.setattr(training, "SAVE_COST_SHARE", float("inf"))  # save after every epoch
     original = training._save_progress
 
     def save_then_stop(path, sweep_, recorder, group, epoch, *rest):
