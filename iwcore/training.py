@@ -9,7 +9,8 @@ alone, up to float round-off. Dropout masks are drawn per model and per epoch fr
 for the 2D models (``StackedSequential``) from each model's own stream, so a model's masks do not
 depend on which other models share its stack (a sweep trained in shards equals it trained whole);
 for vmapped models (``VmapStack``) from one generator seeded by the stack's first model, so there they
-depend on the stack. Runs are deterministic given the seeds on a given device (CPU here); CUDA kernels
+depend on the stack. Losses are computed on stacks padded to a multiple of ``LOSS_LANES`` models
+(``_padded``), so on a CPU a model's result is bit-identical whatever else its stack holds. Runs are deterministic given the seeds on a given device (CPU here); CUDA kernels
 may add run-to-run differences of round-off size.
 """
 
@@ -39,6 +40,7 @@ from iwcore.sweep import INVERSE_SIGMA_MAX, Sweep, sample_seed
 PARAM_TRACE_LIMIT = 1024  # models with at most this many parameters have them kept at every checkpoint
 EVAL_CHUNK = 4096  # most examples per evaluation forward pass ...
 EVAL_STACKED_INPUT = 2 ** 24  # ... and at most this many input elements over all models (bounds memory for big stacks)
+LOSS_LANES = 32  # losses are computed on stacks padded to a multiple of this many models (see _padded)
 SAVE_EVERY_S = 10.0  # progress is saved at least this often ...
 SAVE_COST_SHARE = 0.1  # ... unless saving would take more than this share of the training time
 
@@ -237,7 +239,7 @@ def _train_group(sweep, task, data, lr, weights, members, recorder, device, bar,
             xb, yb = data.x[sample_row, idx], data.y[sample_row, idx]
             with _autocast(sweep, device):
                 logits = stacked.forward(xb)
-            losses = weighted_loss(logits.float(), yb, cw, sweep.normalisation)
+            losses = _padded(weighted_loss, logits.float(), yb, cw, normalisation=sweep.normalisation)
             (losses.sum() + l2_penalty(params, sweep.l2)).backward()
             if grad_scale is not None:
                 for p in params:
@@ -264,6 +266,18 @@ def _train_group(sweep, task, data, lr, weights, members, recorder, device, bar,
                            0 if done else epoch, stacked, optimizer, order_rngs, time.time() - clock_start)
             last_save = time.time()
             save_cost = last_save - saving
+
+
+def _padded(fn, *stacked, **options):
+    """``fn(*stacked, **options)`` for stacked tensors (models first), computed with the stack padded (by
+    copies of its first model, outside the graph) to a multiple of ``LOSS_LANES`` models and cut back. CPU kernels compute the vectorised body and
+    the scalar tail of an elementwise exp or log differently, so unpadded, a model's loss would depend on
+    where the stack's size puts it; padded, every model is in the vectorised body."""
+    n = stacked[0].shape[0]
+    extra = -n % LOSS_LANES
+    if extra:
+        stacked = [torch.cat([t, t[:1].detach().expand(extra, *t.shape[1:])]) for t in stacked]
+    return fn(*stacked, **options)[:n]
 
 
 def _optimizer(sweep: Sweep, params, lr: float):
@@ -299,7 +313,7 @@ def _evaluate(stacked, task, recorder, ckpt, snapshot, row_idx, seed_pos, sweep,
         recorder.shares[name][ckpt, row_idx, seed_pos] = class_shares(pred, c).cpu().numpy()
         if ev.y is not None:
             recorder.recall[name][ckpt, row_idx, seed_pos] = class_recall(pred, ev.y, c).cpu().numpy()
-            loss = per_example_loss(logits, ev.y.expand(pred.shape))
+            loss = _padded(per_example_loss, logits, ev.y.expand(pred.shape))
             recorder.class_loss[name][ckpt, row_idx, seed_pos] = class_means(loss, ev.y, c).cpu().numpy()
         if snapshot is not None:
             recorder.predictions[name][snapshot, row_idx, seed_pos] = pred.to(torch.uint8).cpu().numpy()

@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 import iwcore.cache as cache_module
+import iwcore.executors as executors
 from iwcore import datacheck
 from iwcore.cache import CacheNotWritable, SweepCache
 from iwcore.data import images, text
@@ -209,7 +210,7 @@ def test_a_read_only_cache_with_every_entry_is_usable(tmp_path, monkeypatch):
             raise OSError(errno.EROFS, "Read-only file system", self.path)
 
     monkeypatch.setattr(cache_module, "FileLock", ReadOnlyLock)
-    monkeypatch.setattr(cache_module, "train_sweep", lambda *a, **k: pytest.fail("trained a cached sweep"))
+    monkeypatch.setattr(executors, "train_sweep", lambda *a, **k: pytest.fail("trained a cached sweep"))
     read_only = SweepCache(tmp_path, show_progress=False)
     assert read_only.run(tiny_sweep(), cpu).meta["source"] == "cache"
     with pytest.raises(CacheNotWritable, match=r"cannot be written \(read-only.*no finished entry ro2-.*'ro2'"):
