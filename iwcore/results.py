@@ -86,7 +86,7 @@ class SweepResult:
     @classmethod
     def load(cls, folder: Path) -> "SweepResult":
         head = json.loads((folder / "result.json").read_text())
-        with np.load(folder / "result.npz") as z:
+        with open(folder / "result.npz", "rb") as f, np.load(f) as z:  # closed even when np.load fails
             arrays = {k: z[k] for k in z.files}
         table = lambda prefix: {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith(prefix + "/")}  # noqa: E731
         return cls(config=head["config"], key=head["key"], epochs=arrays["epochs"], shares=table("shares"),
