@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from runs import assert_identical
 
 import iwcore.executors as executors
 from iwcore.cache import SweepCache
@@ -21,15 +22,6 @@ def small(**changes) -> Sweep:
     base = dict(name="sh", task="separable_2d", task_options={"n_per_class": 40, "n_test_per_class": 10}, model="mlp",
                 weight_ratios=(0.25, 1.0, 4.0), seeds=(0, 1, 2, 3, 4), epochs=4, batch_size=8, lr=0.1)
     return Sweep(**{**base, **changes})
-
-
-def assert_identical(a, b):
-    """Every stored array equal bit for bit, and the same samples."""
-    arrays_a, arrays_b = a.arrays(), b.arrays()
-    assert arrays_a.keys() == arrays_b.keys()
-    for name in arrays_a:
-        np.testing.assert_array_equal(arrays_a[name], arrays_b[name], err_msg=name)
-    assert a.meta["samples"] == b.meta["samples"]
 
 
 def in_shards(sweep, seeds_per_shard):
