@@ -50,6 +50,15 @@ def test_a_bad_base_seed_is_a_usage_error(pytester, value):
     assert f"--base-seed {value}: expected a non-negative integer" in usage_error(run(pytester, "--base-seed", value))
 
 
+@pytest.mark.parametrize("args, message", [
+    (("--shard-models", "x"), "--shard-models x: expected a number of models per shard"),
+    (("--ray-address", "auto"), "--ray-address: only used with --executor ray"),
+    (("--executor", "xdist", "-n", "0"), "--executor xdist: needs pytest-xdist workers"),
+])
+def test_bad_executor_options_are_usage_errors(pytester, args, message):
+    assert message in usage_error(run(pytester, *args))
+
+
 def test_device_cuda_without_cuda_is_a_usage_error(pytester, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     pytester.makepyfile(test_dummy=DUMMY)
