@@ -115,7 +115,10 @@ class RayExecutor:
         if device.type != "cuda":
             return 0
         stack = shard.sweep.models_per_step or shard.sweep.n_models
-        need = stack * model_bytes(shard.sweep) / (SHARD_MEMORY_SHARE * self.gpu_bytes())
+        try:
+            need = stack * model_bytes(shard.sweep) / (SHARD_MEMORY_SHARE * self.gpu_bytes())
+        except Exception:  # a model the meta-device estimate cannot run: ask for a whole GPU
+            return 1.0
         return min(1.0, math.ceil(need * GPU_STEPS) / GPU_STEPS)
 
     def train(self, jobs: Iterable[Job], device: torch.device, bar: Callable[[Job], dict]) -> Iterator[tuple]:

@@ -10,7 +10,7 @@ from runs import assert_identical
 
 import iwcore.executors as executors
 from iwcore.cache import SweepCache
-from iwcore.shards import merge, seeds_for, split
+from iwcore.shards import SHARD_MEMORY_SHARE, gpu_seeds_per_shard, merge, model_bytes, seeds_for, split
 from iwcore.stacking import StackedSequential
 from iwcore.sweep import Sweep
 from iwcore.training import train_sweep
@@ -91,3 +91,14 @@ def test_a_sharded_sweep_is_cached_shard_by_shard_and_resumes(tmp_path, monkeypa
     assert not (folder / "shards").exists() and result.key == folder.name
     assert_identical(result, train_sweep(sweep, CPU, show_progress=False))
     assert_identical(SweepCache(tmp_path, show_progress=False).load(sweep, CPU), result)
+
+
+def test_the_gpu_shard_size_follows_the_estimated_memory():
+    sweep = small()  # 3 ratios, 5 seeds
+    per_model = model_bytes(sweep)
+    assert model_bytes(sweep.scaled(batch_size=16)) > per_model  # activations grow with the minibatch
+    assert model_bytes(sweep.scaled(optimizer="adam")) > per_model  # and Adam keeps two moments
+    room_for = lambda models: int(models * per_model / SHARD_MEMORY_SHARE) + 1  # noqa: E731
+    assert gpu_seeds_per_shard(sweep, room_for(6)) == 2
+    assert gpu_seeds_per_shard(sweep, room_for(2)) == 1  # never less than one seed
+    assert gpu_seeds_per_shard(sweep.scaled(models_per_step=3), 1) == 5  # the stack is bounded anyway
