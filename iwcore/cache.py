@@ -159,11 +159,12 @@ class SweepCache:
             if len(parts) > 1:
                 self._store(result, f"{key}/shards/{job.shard.label}", places[job.shard.index])
                 say(f"{sweep.name}: shard {job.shard.label} trained in {duration(result.meta['wall_time_s'])} "
-                          f"({len(done)}/{len(parts)} shards done)")
+                    f"({len(done)}/{len(parts)} shards done)")
         result = shards.merge(sweep, [done[p.index] for p in parts])
         self._store(result, key, folder)
-        if len(parts) > 1:
+        if len(parts) > 1:  # the shards, and any progress of an earlier run that trained the sweep whole
             shutil.rmtree(folder / "shards", ignore_errors=True)
+            (folder / "progress.pt").unlink(missing_ok=True)
         result.meta.update(source="trained", read_s=None, waited_s=waited_s)
         say(f"trained {sweep.name} in {duration(result.meta['wall_time_s'])}")
         return result

@@ -86,7 +86,7 @@ class SweepResult:
     @classmethod
     def load(cls, folder: Path) -> "SweepResult":
         head = json.loads((folder / "result.json").read_text())
-        with open(folder / "result.npz", "rb") as f, np.load(f) as z:  # closed even when np.load fails
+        with open(folder / "result.npz", "rb") as f, np.load(f) as z:  # the file is closed if np.load fails
             arrays = {k: z[k] for k in z.files}
         table = lambda prefix: {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith(prefix + "/")}  # noqa: E731
         return cls(config=head["config"], key=head["key"], epochs=arrays["epochs"], shares=table("shares"),

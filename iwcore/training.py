@@ -10,7 +10,9 @@ for the 2D models (``StackedSequential``) from each model's own stream, so a mod
 depend on which other models share its stack (a sweep trained in shards equals it trained whole);
 for vmapped models (``VmapStack``) from one generator seeded by the stack's first model, so there they
 depend on the stack. Losses are computed on stacks padded to a multiple of ``LOSS_LANES`` models
-(``_padded``), so on a CPU a model's result is bit-identical whatever else its stack holds. Runs are deterministic given the seeds on a given device (CPU here); CUDA kernels
+(``_padded``), so on a CPU a 2D model's result is bit-identical whatever else its stack holds
+(vmapped stacks: see ``iwcore.shards``). Runs
+are deterministic given the seeds on a given device (CPU here); CUDA kernels
 may add run-to-run differences of round-off size.
 """
 
@@ -270,9 +272,10 @@ def _train_group(sweep, task, data, lr, weights, members, recorder, device, bar,
 
 def _padded(fn, *stacked, **options):
     """``fn(*stacked, **options)`` for stacked tensors (models first), computed with the stack padded (by
-    copies of its first model, outside the graph) to a multiple of ``LOSS_LANES`` models and cut back. CPU kernels compute the vectorised body and
-    the scalar tail of an elementwise exp or log differently, so unpadded, a model's loss would depend on
-    where the stack's size puts it; padded, every model is in the vectorised body."""
+    copies of its first model, outside the graph) to a multiple of ``LOSS_LANES`` models and cut back.
+    CPU kernels compute the vectorised body and the scalar tail of an elementwise exp or log differently,
+    so unpadded, a model's loss would depend on where the stack's size puts it; padded, every model is in
+    the vectorised body."""
     n = stacked[0].shape[0]
     extra = -n % LOSS_LANES
     if extra:
@@ -346,14 +349,15 @@ def _load_progress(path: Path | None, sweep: Sweep) -> dict | None:
         state = torch.load(path, map_location="cpu", weights_only=True)
         if state["config"] != sweep.config():
             raise ValueError("the saved progress belongs to another config")
-    except OSError:  # an I/O or permission error says nothing about the file: never delete it for one
+    except OSError:  # an I/O or permission error says nothing about the file: never set it aside for one
         raise
     except Exception as err:  # a torn or foreign file is never trusted: start over
         import warnings
 
         aside = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%dT%H%M%S')}")
         path.replace(aside)
-        warnings.warn(f"ignoring unreadable training progress {path} ({err}); moved it to {aside.name}", stacklevel=2)
+        warnings.warn(f"ignoring unreadable training progress {path} ({err}); moved it to {aside.name}",
+                      stacklevel=2)
         return None
     state["recorder"] = _as_arrays(state["recorder"])
     return state
