@@ -29,7 +29,7 @@ import torch
 from iwcore.results import SweepResult
 from iwcore.shards import SHARD_MEMORY_SHARE, Shard, gpu_seeds_per_shard, model_bytes, seeds_for
 from iwcore.sweep import Sweep
-from iwcore.training import train_sweep
+from iwcore.training import resolve_device, train_sweep
 
 EXECUTORS = ("inprocess", "xdist", "ray")
 RAY_RETRIES = 3  # attempts after a lost worker (Ray's max_retries)
@@ -53,6 +53,10 @@ class InProcess:
     """Trains the shards one after another in this process."""
 
     name = "inprocess"
+
+    def device(self, name: str) -> torch.device:
+        """The device ``--device name`` means here."""
+        return resolve_device(name)
 
     def seeds_per_shard(self, sweep: Sweep, device: torch.device, models: int = 0) -> int:
         if models:
@@ -95,6 +99,14 @@ class RayExecutor:
             ray.init(address=address, log_to_driver=True, configure_logging=False)
         self._remote = ray.remote(train_shard)
         self._gpu = None
+
+    def device(self, name: str) -> torch.device:
+        """The device ``--device name`` means on the cluster (the driver itself needs no GPU): ``cuda``
+        when asked for, or for ``auto`` when the cluster has GPUs."""
+        gpus = self.ray.cluster_resources().get("GPU", 0)
+        if name == "cuda" and not gpus:
+            raise RuntimeError("--device cuda was asked for, but the Ray cluster has no GPU")
+        return torch.device("cuda" if name == "cuda" or (name == "auto" and gpus) else "cpu")
 
     def gpu_bytes(self) -> int:
         """Memory of one of the cluster's GPUs (asked of the cluster once)."""

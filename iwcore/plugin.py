@@ -172,7 +172,7 @@ def _check_options(config) -> None:
             raise pytest.UsageError("--executor ray: ray is not installed (pip install 'iwclaims[ray]')") from None
     if executor == "xdist" and not _xdist_workers(config):
         raise pytest.UsageError("--executor xdist: needs pytest-xdist workers (-n N, one per GPU)")
-    if config.getoption("device") == "cuda":
+    if config.getoption("device") == "cuda" and executor != "ray":  # a Ray driver needs no GPU of its own
         import torch
 
         if not torch.cuda.is_available():
@@ -332,17 +332,16 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 @pytest.fixture(scope="session")
-def device(pytestconfig):
-    """The session's device; with ``--executor xdist`` (the default under pytest-xdist), worker ``gwN``
-    is pinned to GPU ``N % device_count`` (``pytest -m full -n <gpus>`` gives each worker its own GPU;
-    the cache is shared)."""
+def device(pytestconfig, executor):
+    """The session's device, where its executor trains (for Ray: on the cluster); with ``--executor xdist``
+    (the default under pytest-xdist), worker ``gwN`` is pinned to GPU ``N % device_count`` (``pytest -m
+    full -n <gpus>`` gives each worker its own GPU; the cache is shared)."""
     import torch
 
     from iwcore.executors import pinned_device
-    from iwcore.training import resolve_device
 
     torch.set_num_threads(1)
-    dev = resolve_device(pytestconfig.getoption("device"))
+    dev = executor.device(pytestconfig.getoption("device"))
     if pytestconfig.getoption("executor") == "xdist":
         dev = pinned_device(dev, os.environ.get("PYTEST_XDIST_WORKER", ""))
         if dev.index is not None:

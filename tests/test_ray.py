@@ -127,7 +127,7 @@ def shard_workers(name: str) -> list[int]:
 
 
 def test_a_worker_killed_mid_shard_is_retried_with_identical_results(cluster, tmp_path):
-    sweep = Sweep(**sweep_kwargs("ray-killed-worker", "mlp", epochs=60, n=100))
+    sweep = Sweep(**sweep_kwargs("ray-killed-worker", "mlp", epochs=100, n=100))
     killed = []
 
     def kill_a_worker():
@@ -169,3 +169,11 @@ def test_a_killed_driver_is_resumed_from_the_cached_shards(cluster, tmp_path):
     assert "SOURCE ray-killed-driver trained" in output
     assert_identical(SweepCache(cache, show_progress=False).load(sweep, CPU), train_sweep(sweep, CPU,
                                                                                           show_progress=False))
+
+
+def test_the_device_is_the_clusters(cluster):
+    """A driver trains where the cluster can: ``auto`` is a GPU only if the cluster has one (this one has none)."""
+    executor = RayExecutor(cluster)
+    assert executor.device("auto") == CPU and executor.device("cpu") == CPU
+    with pytest.raises(RuntimeError, match="the Ray cluster has no GPU"):
+        executor.device("cuda")
