@@ -71,6 +71,13 @@ class InProcess:
             yield job, train_sweep(job.shard.sweep, device, progress_file=job.progress_file, **bar(job))
 
 
+def gpu_request(shard: Shard, share: float) -> float:
+    """The GPUs a shard asks Ray for: its stack's share of one (``share`` per model), rounded up to a
+    multiple of 1/GPU_STEPS, at most one."""
+    stack = shard.sweep.models_per_step or shard.sweep.n_models
+    return min(1.0, math.ceil(stack * share * GPU_STEPS) / GPU_STEPS)
+
+
 def train_shard(sweep: Sweep, device_type: str, progress_file: str) -> SweepResult:
     """A Ray task: train one shard on this worker (its GPU is ``cuda``: Ray sets CUDA_VISIBLE_DEVICES).
     Progress goes to ``progress_file`` when its folder is visible here."""
@@ -122,19 +129,22 @@ class RayExecutor:
             return gpu_seeds_per_shard(sweep, self.gpu_bytes())
         return 1
 
-    def num_gpus(self, shard: Shard, device: torch.device) -> float:
-        """The share of a GPU a shard asks for: its estimated memory over one GPU's, in steps of 1/GPU_STEPS."""
+    def gpu_share(self, sweep: Sweep, device: torch.device) -> float:
+        """The share of a GPU one model of ``sweep`` takes in a stack (0 on CPUs; 1, a whole GPU, when the
+        model's memory cannot be estimated)."""
         if device.type != "cuda":
-            return 0
-        stack = shard.sweep.models_per_step or shard.sweep.n_models
+            return 0.0
         try:
-            need = stack * model_bytes(shard.sweep) / (SHARD_MEMORY_SHARE * self.gpu_bytes())
-        except Exception:  # a model the meta-device estimate cannot run: ask for a whole GPU
+            return model_bytes(sweep) / (SHARD_MEMORY_SHARE * self.gpu_bytes())
+        except Exception:  # a model the meta-device estimate cannot run
             return 1.0
-        return min(1.0, math.ceil(need * GPU_STEPS) / GPU_STEPS)
 
     def train(self, jobs: Iterable[Job], device: torch.device, bar: Callable[[Job], dict]) -> Iterator[tuple]:
-        pending = {self._remote.options(num_cpus=1, num_gpus=self.num_gpus(job.shard, device), max_retries=RAY_RETRIES,
+        """Submit every job as a Ray task asking for its stack's share of a GPU (in steps of 1/GPU_STEPS);
+        yield each result as it arrives. (``bar`` is unused: the cache reports each shard as it arrives.)"""
+        jobs = list(jobs)
+        share = self.gpu_share(jobs[0].shard.sweep, device) if jobs else 0.0
+        pending = {self._remote.options(num_cpus=1, num_gpus=gpu_request(job.shard, share), max_retries=RAY_RETRIES,
                                         name=f"{job.shard.sweep.name}[{job.shard.label}]")
                    .remote(job.shard.sweep, device.type, str(job.progress_file)): job for job in jobs}
         while pending:

@@ -10,6 +10,7 @@ from runs import assert_identical
 
 import iwcore.executors as executors
 from iwcore.cache import SweepCache
+from iwcore.executors import gpu_request
 from iwcore.shards import SHARD_MEMORY_SHARE, gpu_seeds_per_shard, merge, model_bytes, seeds_for, split
 from iwcore.stacking import StackedSequential
 from iwcore.sweep import Sweep
@@ -102,3 +103,12 @@ def test_the_gpu_shard_size_follows_the_estimated_memory():
     assert gpu_seeds_per_shard(sweep, room_for(6)) == 2
     assert gpu_seeds_per_shard(sweep, room_for(2)) == 1  # never less than one seed
     assert gpu_seeds_per_shard(sweep.scaled(models_per_step=3), 1) == 5  # the stack is bounded anyway
+
+
+def test_a_small_stack_asks_ray_for_a_fraction_of_a_gpu():
+    shard = split(small(), 2)[0]  # 6 models
+    assert gpu_request(shard, 0.0) == 0.0  # CPUs only
+    assert gpu_request(shard, 0.01) == 0.125  # 6% of a GPU: the smallest step, 1/8
+    assert gpu_request(shard, 0.05) == 0.375
+    assert gpu_request(shard, 0.5) == 1.0  # never more than one GPU
+    assert gpu_request(split(small(models_per_step=1), 5)[0], 0.05) == 0.125  # one model at a time
