@@ -20,7 +20,7 @@ import types
 from pathlib import Path
 
 _PACKAGE = Path(__file__).parent
-CORE = ("training.py", "stacking.py", "fused2d.py", "metrics.py", "sweep.py", "results.py", "data/task.py")
+CORE = ("training.py", "stacking.py", "fused2d.py", "shards.py", "metrics.py", "sweep.py", "results.py", "data/task.py")
 
 
 @functools.lru_cache(maxsize=None)

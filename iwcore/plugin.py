@@ -9,9 +9,13 @@ folder; from a checkout that is not installed, ``pytest -p iwcore.plugin`` (or t
 Options (group *iwclaims*): ``--device auto|cpu|cuda``, ``--base-seed N`` (shifts every seed of every
 sweep), ``--cache-dir``, ``--report-dir``, ``--data-dir``, ``--download``, ``--allow-cpu``,
 ``--bert-model``, ``--no-progress``, ``--claim C1[,C6...]`` (the tests whose ``claim(id)`` marker has
-one of these exact ids). Bad values (``--device cuda`` without CUDA, a negative ``--base-seed``, a
-``--data-dir`` that is missing, empty or incomplete, an unknown claim id) are usage errors: one line,
-exit status 4, before any training.
+one of these exact ids), ``--executor inprocess|xdist|ray`` (where shards train, see
+``iwcore.executors``; default xdist under pytest-xdist workers, else inprocess), ``--ray-address``,
+``--shard-models N``. Bad values (``--device cuda`` without CUDA, a negative ``--base-seed``, a
+``--data-dir`` that is missing, empty or incomplete, an unknown claim id, ``--executor ray`` without
+ray, ``--executor xdist`` without ``-n``, ``--ray-address`` without ``--executor ray``, a
+``--shard-models`` that is not a positive integer) are usage errors: one line, exit status 4, before any
+training.
 
 The plugin imports only the standard library and light ``iwcore`` modules at start-up; torch is
 imported by the fixtures that train (and by ``--device cuda``'s check).
@@ -39,7 +43,8 @@ CLAIM_ID = re.compile(r"^C\d+$")
 TIERS = ("fast", "full")
 STATE = pytest.StashKey["_State"]()
 OPTION_NAMES = ("device", "base_seed", "cache_dir", "report_dir", "data_dir", "download", "allow_cpu", "bert_model",
-                "no_progress", "claim")
+                "no_progress", "claim", "executor", "ray_address", "shard_models")
+EXECUTORS = ("inprocess", "xdist", "ray")  # iwcore.executors.EXECUTORS (that module imports torch)
 
 
 def pytest_addoption(parser):
@@ -57,6 +62,14 @@ def pytest_addoption(parser):
     group.addoption("--no-progress", action="store_true", help="do not show training progress")
     group.addoption("--claim", action="append", default=[], metavar="C1[,C6...]",
                     help="run only the tests of these claims (exact ids of the claim(id) marker)")
+    group.addoption("--executor", default=None, choices=EXECUTORS,
+                    help="where sweep shards train: in the test's process, in pytest-xdist workers pinned to one "
+                         "GPU each, or as Ray tasks (default: xdist under -n N, else inprocess)")
+    group.addoption("--ray-address", default=None, metavar="ADDRESS",
+                    help="the Ray cluster for --executor ray: host:port of its head, or auto "
+                         "(default: a new single-machine cluster)")
+    group.addoption("--shard-models", default="0", metavar="N",
+                    help="models per shard of a sweep, rounded down to whole seeds (default: from the device's memory)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -113,6 +126,11 @@ def _claim_ids(values) -> set[str]:
     return ids
 
 
+def _xdist_workers(config) -> bool:
+    """Whether this run starts pytest-xdist workers (``-n`` other than 0)."""
+    return config.getoption("numprocesses", None) not in (None, 0, "0")
+
+
 def _full_tier_selected(config) -> bool:
     markexpr = config.getoption("markexpr", "") or ""
     if not markexpr:
@@ -136,9 +154,25 @@ def _check_options(config) -> None:
         raise pytest.UsageError(f"--base-seed {raw}: expected a non-negative integer (seeds must be >= 0)")
     config.option.base_seed = base_seed
     config.option.claim = sorted(_claim_ids(config.getoption("claim")), key=lambda c: int(c[1:]))
+    raw = str(config.getoption("shard_models"))
+    if not raw.isdigit():
+        raise pytest.UsageError(f"--shard-models {raw}: expected a number of models per shard (0: from the device)")
+    config.option.shard_models = int(raw)
+    executor = config.getoption("executor")
+    if executor is None:
+        executor = config.option.executor = "xdist" if _is_worker(config) or _xdist_workers(config) else "inprocess"
     if _is_worker(config) or config.getoption("help", False):
         return
-    if config.getoption("device") == "cuda":
+    if config.getoption("ray_address") is not None and executor != "ray":
+        raise pytest.UsageError("--ray-address: only used with --executor ray")
+    if executor == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise pytest.UsageError("--executor ray: ray is not installed (pip install 'iwclaims[ray]')") from None
+    if executor == "xdist" and not _xdist_workers(config):
+        raise pytest.UsageError("--executor xdist: needs pytest-xdist workers (-n N, one per GPU)")
+    if config.getoption("device") == "cuda" and executor != "ray":  # a Ray driver needs no GPU of its own
         import torch
 
         if not torch.cuda.is_available():
@@ -298,20 +332,29 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 @pytest.fixture(scope="session")
-def device(pytestconfig):
-    """The session's device; under pytest-xdist, worker ``gwN`` is pinned to GPU ``N % device_count``
-    (``pytest -m full -n <gpus>`` gives each worker its own GPU; the cache is shared)."""
+def device(pytestconfig, executor):
+    """The session's device, where its executor trains (for Ray: on the cluster); with ``--executor xdist``
+    (the default under pytest-xdist), worker ``gwN`` is pinned to GPU ``N % device_count`` (``pytest -m
+    full -n <gpus>`` gives each worker its own GPU; the cache is shared)."""
     import torch
 
-    from iwcore.training import resolve_device
+    from iwcore.executors import pinned_device
 
     torch.set_num_threads(1)
-    dev = resolve_device(pytestconfig.getoption("device"))
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    if dev.type == "cuda" and worker.startswith("gw"):
-        dev = torch.device("cuda", int(worker[2:]) % torch.cuda.device_count())
-        torch.cuda.set_device(dev)
+    dev = executor.device(pytestconfig.getoption("device"))
+    if pytestconfig.getoption("executor") == "xdist":
+        dev = pinned_device(dev, os.environ.get("PYTEST_XDIST_WORKER", ""))
+        if dev.index is not None:
+            torch.cuda.set_device(dev)
     return dev
+
+
+@pytest.fixture(scope="session")
+def executor(pytestconfig):
+    """Where this session's sweeps train (``--executor``); a Ray executor connects to ``--ray-address``."""
+    from iwcore.executors import make_executor
+
+    return make_executor(pytestconfig.getoption("executor"), pytestconfig.getoption("ray_address"))
 
 
 @pytest.fixture(scope="session")
@@ -324,7 +367,8 @@ def sweep_cache(pytestconfig):
     from iwcore.cache import SweepCache, default_cache_dir
 
     root = pytestconfig.getoption("cache_dir") or default_cache_dir()
-    return SweepCache(root, show_progress=False, progress=progress.report)
+    return SweepCache(root, show_progress=False, progress=progress.report,
+                      shard_models=pytestconfig.getoption("shard_models"))
 
 
 def _sweeps_property(node) -> list:
@@ -337,13 +381,15 @@ def _sweeps_property(node) -> list:
 
 
 @pytest.fixture
-def run_sweep(sweep_cache, device, base_seed, request):
-    """Train (or read from the cache) a sweep with the session's base seed applied. Each sweep's key,
-    source (trained or cache) and times go into the test's ``user_properties`` ("sweeps")."""
+def run_sweep(sweep_cache, device, executor, base_seed, request):
+    """Train (or read from the cache) a sweep with the session's base seed applied, on the session's
+    executor; its progress lines name the test's claim. Each sweep's key, source (trained or cache) and
+    times go into the test's ``user_properties`` ("sweeps")."""
     sweeps = _sweeps_property(request.node)
+    claim = _claim_of(request.node) or ""
 
     def run(sweep):
-        result = sweep_cache.run(sweep.with_base_seed(base_seed), device)
+        result = sweep_cache.run(sweep.with_base_seed(base_seed), device, executor, label=claim)
         meta = result.meta
         sweeps.append({"name": result.config.get("name"), "key": result.key, "source": meta.get("source"),
                        "read_s": meta.get("read_s"), "waited_s": meta.get("waited_s"),

@@ -64,7 +64,8 @@ class SweepResult:
         return [f"ratio={self.weight_ratios[i]:g} seed={self.seeds[j]} (epoch {self.diverged_epoch[i, j]})"
                 for i, j in zip(*np.nonzero(self.diverged_epoch))]
 
-    def save(self, folder: Path):
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every measured array by name (``shares/test``, ``train_loss``, ...), as stored."""
         arrays = {"epochs": self.epochs, "train_loss": self.train_loss, "snapshot_epochs": self.snapshot_epochs,
                   "diverged_epoch": self.diverged_epoch}
         for prefix, table in (("shares", self.shares), ("recall", self.recall), ("class_loss", self.class_loss),
@@ -72,9 +73,12 @@ class SweepResult:
             arrays.update({f"{prefix}/{k}": v for k, v in table.items()})
         if self.param_trace is not None:
             arrays["param_trace"] = self.param_trace
+        return arrays
+
+    def save(self, folder: Path):
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / "result.tmp.npz"
-        np.savez_compressed(tmp, **arrays)
+        np.savez_compressed(tmp, **self.arrays())
         (folder / "result.json").write_text(json.dumps({"config": self.config, "key": self.key, "meta": self.meta},
                                                        indent=1, default=str))
         tmp.replace(folder / "result.npz")
@@ -82,7 +86,7 @@ class SweepResult:
     @classmethod
     def load(cls, folder: Path) -> "SweepResult":
         head = json.loads((folder / "result.json").read_text())
-        with np.load(folder / "result.npz") as z:
+        with open(folder / "result.npz", "rb") as f, np.load(f) as z:  # the file is closed if np.load fails
             arrays = {k: z[k] for k in z.files}
         table = lambda prefix: {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith(prefix + "/")}  # noqa: E731
         return cls(config=head["config"], key=head["key"], epochs=arrays["epochs"], shares=table("shares"),

@@ -7,6 +7,10 @@ model run directly, for architectures that ``vmap`` cannot trace (Hugging Face t
 ``StackedSequential`` is a faster path for plain stacks of linear layers (the 2D models): on a
 CPU, ``vmap``'s batching of tiny matrix products costs several times the arithmetic, so these
 models are run with batched products written out directly; it gives the same numbers.
+Dropout: ``seed_dropout(seeds)`` (one seed per model) fixes the masks of what follows.
+``StackedSequential`` draws each model's masks from that model's own generator, so they do not
+depend on the stack; ``VmapStack`` draws the whole stack's masks from one generator (vmap's
+``randomness="different"``) seeded with the first model's seed, so there they depend on the stack.
 Since the models share no parameters, the gradient of the sum of their losses is each model's own
 gradient, so one backward pass and one optimizer step over the stacked tensors train them all.
 """
@@ -14,10 +18,18 @@ gradient, so one backward pass and one optimizer step over the stacked tensors t
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 import torch.nn as nn
 from torch.func import functional_call, stack_module_state
+
+DROPOUT_CHUNK = 1 << 14  # uniform numbers drawn per model at once for dropout masks
+
+
+def _seed_global(seeds: list[int]):
+    """Dropout from the global generator, seeded with the first model's seed."""
+    torch.manual_seed(seeds[0])
 
 
 class VmapStack:
@@ -33,6 +45,8 @@ class VmapStack:
 
     def train(self, mode: bool = True):
         self._template.train(mode)
+
+    seed_dropout = staticmethod(_seed_global)
 
     def _call(self, params, buffers, x):
         return functional_call(self._template, (params, buffers), (x,))
@@ -71,6 +85,8 @@ class SingleModel:
     def train(self, mode: bool = True):
         self.model.train(mode)
 
+    seed_dropout = staticmethod(_seed_global)
+
     def forward(self, x: torch.Tensor, shared_input: bool = False) -> torch.Tensor:
         return self.model(x if shared_input else x[0]).unsqueeze(0)
 
@@ -96,6 +112,7 @@ class StackedSequential:
                        for name, _ in models[0].named_parameters()}
         self.buffers = {}
         self.training = True
+        self._generators, self._uniforms, self._used = [], None, 0
 
     @classmethod
     def supports(cls, model: nn.Module) -> bool:
@@ -108,6 +125,23 @@ class StackedSequential:
     def train(self, mode: bool = True):
         self.training = mode
 
+    def seed_dropout(self, seeds: list[int]):
+        device = next(iter(self.params.values())).device
+        self._generators = [torch.Generator(device).manual_seed(s) for s in seeds]
+        self._uniforms, self._used = torch.empty(len(seeds), 0, device=device), 0
+
+    def _uniform(self, shape: torch.Size) -> torch.Tensor:
+        """(models, *shape) uniform numbers, each model's taken in order from its own stream: the streams
+        are refilled in chunks whose sizes depend only on what was taken, never on the stack."""
+        need = math.prod(shape)
+        if self._used + need > self._uniforms.shape[1]:
+            fresh = torch.stack([torch.rand(max(need, DROPOUT_CHUNK), generator=g, device=g.device)
+                                 for g in self._generators])
+            self._uniforms, self._used = torch.cat([self._uniforms[:, self._used:], fresh], 1), 0
+        taken = self._uniforms[:, self._used:self._used + need]
+        self._used += need
+        return taken.reshape(self.n_models, *shape)
+
     def forward(self, x: torch.Tensor, shared_input: bool = False) -> torch.Tensor:
         h = x.expand(self.n_models, *x.shape) if shared_input else x
         for i, layer in enumerate(self.layers):
@@ -119,7 +153,7 @@ class StackedSequential:
                 h = torch.relu(h)
             elif isinstance(layer, nn.Dropout):
                 if self.training and layer.p > 0:
-                    h = h * (torch.rand_like(h) >= layer.p) / (1 - layer.p)
+                    h = h * (self._uniform(h.shape[1:]) >= layer.p) / (1 - layer.p)
             else:
                 h = layer(h)
         return h

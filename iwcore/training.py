@@ -5,9 +5,14 @@ Each seed is a replicate with its own training sample (``Task.training_samples``
 ``sample_seed(task seed, seed)``); the samples are stacked ``(distinct samples, n, ...)`` on the
 device and each model's minibatch is taken from its seed's. Each model has its own seed-determined
 initialisation and minibatch order, so a model trained in a stack equals the same model trained
-alone, up to float round-off; dropout masks are drawn per
-model and per epoch from a seeded generator, so they are reproducible but differ from a model
-trained alone. Runs are deterministic given the seeds on a given device (CPU here); CUDA kernels
+alone, up to float round-off. Dropout masks are drawn per model and per epoch from seeded generators:
+for the 2D models (``StackedSequential``) from each model's own stream, so a model's masks do not
+depend on which other models share its stack (a sweep trained in shards equals it trained whole);
+for vmapped models (``VmapStack``) from one generator seeded by the stack's first model, so there they
+depend on the stack. Losses are computed on stacks padded to a multiple of ``LOSS_LANES`` models
+(``_padded``), so on a CPU a 2D model's result is bit-identical whatever else its stack holds
+(vmapped stacks: see ``iwcore.shards``). Runs
+are deterministic given the seeds on a given device (CPU here); CUDA kernels
 may add run-to-run differences of round-off size.
 """
 
@@ -29,6 +34,7 @@ from iwcore.data import build_task
 from iwcore.losses import class_weights_for_ratio, l2_penalty, per_example_loss, weighted_loss
 from iwcore.metrics import class_means, class_recall, class_shares, predicted_class
 from iwcore.models import build_model
+from iwcore.progress import duration
 from iwcore.results import SweepResult
 from iwcore.stacking import stack
 from iwcore.sweep import INVERSE_SIGMA_MAX, Sweep, sample_seed
@@ -36,7 +42,9 @@ from iwcore.sweep import INVERSE_SIGMA_MAX, Sweep, sample_seed
 PARAM_TRACE_LIMIT = 1024  # models with at most this many parameters have them kept at every checkpoint
 EVAL_CHUNK = 4096  # most examples per evaluation forward pass ...
 EVAL_STACKED_INPUT = 2 ** 24  # ... and at most this many input elements over all models (bounds memory for big stacks)
-SAVE_EVERY_S = 60.0
+LOSS_LANES = 32  # losses are computed on stacks padded to a multiple of this many models (see _padded)
+SAVE_EVERY_S = 10.0  # progress is saved at least this often ...
+SAVE_COST_SHARE = 0.1  # ... unless saving would take more than this share of the training time
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -112,11 +120,12 @@ class _Recorder:
 
 
 def train_sweep(sweep: Sweep, device: torch.device, progress_file: Path | None = None,
-                show_progress: bool = True, progress=None) -> SweepResult:
+                show_progress: bool = True, progress=None, say=None) -> SweepResult:
     """Train every model of ``sweep`` and measure it at every checkpoint.
 
-    With ``progress_file``, state is saved there at least every ``SAVE_EVERY_S`` seconds and at the
-    end of every group of models, and a later call resumes from it.
+    With ``progress_file``, state is saved there every ``SAVE_EVERY_S`` seconds (less often only when a
+    save costs more than ``SAVE_COST_SHARE`` of the time) and at the end of every group of models, and a
+    later call resumes from it, telling ``say`` (a callable taking one line) what it resumes from.
     """
     start = time.time()
     if sweep.precision == "bf16" and device.type != "cuda":
@@ -134,9 +143,12 @@ def train_sweep(sweep: Sweep, device: torch.device, progress_file: Path | None =
     elapsed_before = resume["elapsed"] if resume else 0.0
     if resume:
         recorder.load_state(resume["recorder"])
+        if say is not None:
+            say(f"resuming {sweep.name} from saved progress: group {resume['group'] + 1}/{len(groups)}, epoch "
+                f"{resume['epoch']}/{sweep.last_epoch} ({duration(elapsed_before)} of training kept)")
     # ``progress``: a tqdm-like factory (e.g. iwcore.progress.SweepProgress, which reports to pytest's terminal)
-    bar = (progress or tqdm)(total=sweep.last_epoch * len(groups), desc=sweep.name, unit="epoch", disable=not show_progress,
-               leave=False, mininterval=2.0, dynamic_ncols=True)
+    bar = (progress or tqdm)(total=sweep.last_epoch * len(groups), desc=sweep.name, unit="epoch",
+                             disable=not show_progress, leave=False, mininterval=2.0, dynamic_ncols=True)
     for g, members in enumerate(groups):
         if resume and g < resume["group"]:
             bar.update(sweep.last_epoch)
@@ -223,10 +235,10 @@ def _train_group(sweep, task, data, lr, weights, members, recorder, device, bar,
     n, batch = data.x.shape[1], sweep.batch_size
     checkpoints = {e: k for k, e in enumerate(sweep.checkpoint_epochs)}
     snapshots = {e: k for k, e in enumerate(sweep.snapshots)}
-    last_save = time.time()
+    last_save, save_cost = time.time(), 0.0
     for epoch in range(first_epoch, sweep.last_epoch + 1):
         epoch_start = time.time()
-        torch.manual_seed(int(np.random.SeedSequence([seeds[0], epoch]).generate_state(1)[0]))  # dropout masks
+        stacked.seed_dropout([int(np.random.SeedSequence([ms, epoch]).generate_state(1)[0]) for ms in seeds])
         order = torch.from_numpy(np.stack([rng.permutation(n) for rng in order_rngs])).to(device)
         epoch_loss = torch.zeros(len(members), device=device)
         stacked.train(True)
@@ -235,7 +247,8 @@ def _train_group(sweep, task, data, lr, weights, members, recorder, device, bar,
             xb, yb = data.x[sample_row, idx], data.y[sample_row, idx]
             with _autocast(sweep, device):
                 logits = stacked.forward(xb)
-            losses = weighted_loss(logits.float(), yb, cw, sweep.normalisation, sweep.loss, sweep.loss_options, counts)
+            losses = _padded(lambda lg, y, w, k: weighted_loss(lg, y, w, sweep.normalisation, sweep.loss,
+                                                               sweep.loss_options, k), logits.float(), yb, cw, counts)
             (losses.sum() + l2_penalty(params, sweep.l2)).backward()
             if grad_scale is not None:
                 for p in params:
@@ -254,11 +267,27 @@ def _train_group(sweep, task, data, lr, weights, members, recorder, device, bar,
             recorder.train_loss[checkpoints[epoch], row_idx, seed_pos] = epoch_loss
         bar.update(1)
         bar.set_postfix(models=len(members), steps_per_s=f"{steps_per_s:.1f}", refresh=False)
-        if progress_file is not None and (time.time() - last_save > SAVE_EVERY_S or epoch == sweep.last_epoch):
+        due = time.time() - last_save > max(SAVE_EVERY_S, save_cost / SAVE_COST_SHARE)
+        if progress_file is not None and (due or epoch == sweep.last_epoch):
             done = epoch == sweep.last_epoch
+            saving = time.time()
             _save_progress(progress_file, sweep, recorder, group_index + 1 if done else group_index,
                            0 if done else epoch, stacked, optimizer, order_rngs, time.time() - clock_start)
             last_save = time.time()
+            save_cost = last_save - saving
+
+
+def _padded(fn, *stacked, **options):
+    """``fn(*stacked, **options)`` for stacked tensors (models first), computed with the stack padded (by
+    copies of its first model, outside the graph) to a multiple of ``LOSS_LANES`` models and cut back.
+    CPU kernels compute the vectorised body and the scalar tail of an elementwise exp or log differently,
+    so unpadded, a model's loss would depend on where the stack's size puts it; padded, every model is in
+    the vectorised body."""
+    n = stacked[0].shape[0]
+    extra = -n % LOSS_LANES
+    if extra:
+        stacked = [torch.cat([t, t[:1].detach().expand(extra, *t.shape[1:])]) for t in stacked]
+    return fn(*stacked, **options)[:n]
 
 
 def _optimizer(sweep: Sweep, params, lr: float):
@@ -294,7 +323,8 @@ def _evaluate(stacked, task, recorder, ckpt, snapshot, row_idx, seed_pos, sweep,
         recorder.shares[name][ckpt, row_idx, seed_pos] = class_shares(pred, c).cpu().numpy()
         if ev.y is not None:
             recorder.recall[name][ckpt, row_idx, seed_pos] = class_recall(pred, ev.y, c).cpu().numpy()
-            loss = per_example_loss(logits, ev.y.expand(pred.shape))  # unweighted CE, a metric whatever sweep.loss
+            # the unweighted cross-entropy per class: a metric, whatever loss the sweep trains with
+            loss = _padded(per_example_loss, logits, ev.y.expand(pred.shape))
             recorder.class_loss[name][ckpt, row_idx, seed_pos] = class_means(loss, ev.y, c).cpu().numpy()
         if snapshot is not None:
             recorder.predictions[name][snapshot, row_idx, seed_pos] = pred.to(torch.uint8).cpu().numpy()
@@ -308,8 +338,9 @@ def _evaluate(stacked, task, recorder, ckpt, snapshot, row_idx, seed_pos, sweep,
 
 
 def _save_progress(path: Path, sweep, recorder, group, epoch, stacked, optimizer, order_rngs, elapsed):
-    """Everything needed to resume: finished groups' results and the current group's state."""
-    state = {"config": sweep.config(), "recorder": recorder.state(), "group": group, "epoch": epoch,
+    """Everything needed to resume: finished groups' results and the current group's state. Arrays are
+    stored as tensors, so the file loads with ``weights_only=True`` (no pickled objects)."""
+    state = {"config": sweep.config(), "recorder": _as_tensors(recorder.state()), "group": group, "epoch": epoch,
              "elapsed": elapsed}
     if epoch:
         state.update(model=stacked.state(), optimizer=optimizer.state_dict(),
@@ -323,13 +354,31 @@ def _load_progress(path: Path | None, sweep: Sweep) -> dict | None:
     if path is None or not path.exists():
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
         if state["config"] != sweep.config():
             raise ValueError("the saved progress belongs to another config")
+    except OSError:  # an I/O or permission error says nothing about the file: never set it aside for one
+        raise
     except Exception as err:  # a torn or foreign file is never trusted: start over
         import warnings
 
-        warnings.warn(f"ignoring unreadable training progress {path}: {err}", stacklevel=2)
-        path.unlink()
+        aside = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%dT%H%M%S')}")
+        path.replace(aside)
+        warnings.warn(f"ignoring unreadable training progress {path} ({err}); moved it to {aside.name}",
+                      stacklevel=2)
         return None
+    state["recorder"] = _as_arrays(state["recorder"])
     return state
+
+
+def _as_tensors(value):
+    """``value`` with every numpy array in it (nested in dicts) as a tensor."""
+    if isinstance(value, dict):
+        return {k: _as_tensors(v) for k, v in value.items()}
+    return torch.from_numpy(value) if isinstance(value, np.ndarray) else value
+
+
+def _as_arrays(value):
+    if isinstance(value, dict):
+        return {k: _as_arrays(v) for k, v in value.items()}
+    return value.numpy() if isinstance(value, torch.Tensor) else value

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import iwcore.cache as cache_module
+import iwcore.executors as executors
 import iwcore.training as training
 from iwcore.cache import SweepCache
 from iwcore.sweep import Sweep
@@ -25,7 +26,7 @@ def cache(tmp_path):
 
 def test_cache_returns_what_was_stored_without_training_again(cache, monkeypatch):
     first = cache.run(sweep(), CPU)
-    monkeypatch.setattr(cache_module, "train_sweep", lambda *a, **k: pytest.fail("trained a cached sweep"))
+    monkeypatch.setattr(executors, "train_sweep", lambda *a, **k: pytest.fail("trained a cached sweep"))
     again = cache.run(sweep(), CPU)
     np.testing.assert_array_equal(first.param_trace, again.param_trace)
     assert again.key == first.key and again.config == sweep().config()
@@ -42,6 +43,7 @@ def test_a_corrupt_entry_is_reported_and_retrained(cache):
 def test_an_interrupted_sweep_resumes_where_it_stopped(cache, tmp_path, monkeypatch):
     reference = SweepCache(tmp_path / "reference", show_progress=False).run(sweep(), CPU)
     monkeypatch.setattr(training, "SAVE_EVERY_S", 0.0)
+    monkeypatch.setattr(training, "SAVE_COST_SHARE", float("inf"))  # save after every epoch
     original = training._save_progress
 
     def save_then_stop(path, sweep_, recorder, group, epoch, *rest):
@@ -75,8 +77,8 @@ def test_a_foreign_progress_file_is_ignored(cache):
 
 def test_concurrent_runs_of_one_sweep_train_it_once(cache, monkeypatch):
     calls = []
-    real = cache_module.train_sweep
-    monkeypatch.setattr(cache_module, "train_sweep", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    real = executors.train_sweep
+    monkeypatch.setattr(executors, "train_sweep", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
     threads = [threading.Thread(target=cache.run, args=(sweep(), CPU)) for _ in range(3)]
     for t in threads:
         t.start()

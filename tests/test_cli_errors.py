@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 import iwcore.cache as cache_module
+import iwcore.executors as executors
 from iwcore import datacheck
 from iwcore.cache import CacheNotWritable, SweepCache
 from iwcore.data import images, text
@@ -47,6 +48,15 @@ def run(pytester, *args):
 @pytest.mark.parametrize("value", ["-1", "x"])
 def test_a_bad_base_seed_is_a_usage_error(pytester, value):
     assert f"--base-seed {value}: expected a non-negative integer" in usage_error(run(pytester, "--base-seed", value))
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--shard-models", "x"), "--shard-models x: expected a number of models per shard"),
+    (("--ray-address", "auto"), "--ray-address: only used with --executor ray"),
+    (("--executor", "xdist", "-n", "0"), "--executor xdist: needs pytest-xdist workers"),
+])
+def test_bad_executor_options_are_usage_errors(pytester, args, message):
+    assert message in usage_error(run(pytester, *args))
 
 
 def test_device_cuda_without_cuda_is_a_usage_error(pytester, monkeypatch):
@@ -209,7 +219,7 @@ def test_a_read_only_cache_with_every_entry_is_usable(tmp_path, monkeypatch):
             raise OSError(errno.EROFS, "Read-only file system", self.path)
 
     monkeypatch.setattr(cache_module, "FileLock", ReadOnlyLock)
-    monkeypatch.setattr(cache_module, "train_sweep", lambda *a, **k: pytest.fail("trained a cached sweep"))
+    monkeypatch.setattr(executors, "train_sweep", lambda *a, **k: pytest.fail("trained a cached sweep"))
     read_only = SweepCache(tmp_path, show_progress=False)
     assert read_only.run(tiny_sweep(), cpu).meta["source"] == "cache"
     with pytest.raises(CacheNotWritable, match=r"cannot be written \(read-only.*no finished entry ro2-.*'ro2'"):

@@ -75,8 +75,9 @@ def tends_to_the_svm(ctx: Context):
         "final cosine, worst ratio": t_rule(cos[-1].min(0), SVM_COSINE_MIN, "min over ratios of the final cosine"),
         "rise, worst ratio": t_rule((cos[-1] - cos[0]).min(0), 0.0, "min over ratios of final - first cosine")})
     mean_cos = cos.mean(2)
-    ctx.add_figure(figures.lines(result.epochs, {f"w={w:g}": mean_cos[:, i] for i, w in enumerate(result.weight_ratios)},
-                                 ctx.figure_path(f"{ctx.claim.id}-svm-cosine"), f"{ctx.claim.id}: cosine to the hard-margin SVM", "epoch",
+    by_ratio = {f"w={w:g}": mean_cos[:, i] for i, w in enumerate(result.weight_ratios)}
+    ctx.add_figure(figures.lines(result.epochs, by_ratio, ctx.figure_path(f"{ctx.claim.id}-svm-cosine"),
+                                 f"{ctx.claim.id}: cosine to the hard-margin SVM", "epoch",
                                  "cosine(w_t, w_SVM), mean over seeds", threshold=SVM_COSINE_MIN,
                                  ylim=(max(0.0, float(np.nanmin(mean_cos[-1])) - 0.05), 1.0),
                                  threshold_label=f"criterion {SVM_COSINE_MIN}"))
@@ -87,9 +88,9 @@ C4 = Claim("C4", "Logistic regression on separable data converges in direction t
                  "the weights (Soudry et al. 2018).",
            paper=f"{PAPER_2D}; SVM = scikit-learn SVC(kernel='linear', C=1e6)", decide=tends_to_the_svm,
            subjects=(LOGREG,), setting=settings(),
-           criterion=f"per seed, the smallest final cosine over weight ratios >= {SVM_COSINE_MIN} and the smallest rise "
-                     "(final - first checkpoint) > 0: one-sided t over seeds (each seed against the SVM of its own "
-                     "sample)")
+           criterion=f"per seed, the smallest final cosine over weight ratios >= {SVM_COSINE_MIN} and the smallest "
+                     "rise (final - first checkpoint) > 0: one-sided t over seeds (each seed against the SVM of its "
+                     "own sample)")
 
 # CLAIMS.md C5: overlapping Gaussians (MLP and logistic regression), moons (logistic regression)
 NOT_SEPARABLE = (subject_2d("mlp", "gaussians"), subject_2d("logreg", "gaussians"), subject_2d("logreg", "moons"))

@@ -1,0 +1,179 @@
+"""The Ray executor on a real Ray cluster started here: ``ray start --head`` as a subprocess on
+127.0.0.1 (two CPUs; a second node would need a non-loopback address), stopped at the end. Sweeps
+trained as Ray tasks give bit-identical statistics to in-process training; a worker killed in the
+middle of a shard is retried by Ray and the result is the same; a driver killed mid-run leaves its
+finished shards in the cache, and a rerun trains only the others."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from runs import REPO, assert_identical, finish, start_run, wait_for
+
+from iwcore.cache import SweepCache
+from iwcore.stats import effect_summary, permutation_seed
+from iwcore.sweep import Sweep
+from iwcore.training import train_sweep
+
+# Ray on loopback only: no usage reports, and nodes and drivers use 127.0.0.1, not the machine's address
+# (the switch Ray has for single-machine clusters on Windows and macOS). Ray reads it when imported, so
+# it is set before ray is imported, here and in the cluster's processes.
+RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+os.environ.update(RAY_ENV)
+ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'iwclaims[ray]')")
+
+from iwcore.executors import RayExecutor  # noqa: E402
+
+CPU = torch.device("cpu")
+PORT_OPTIONS = ("--port", "--ray-client-server-port", "--dashboard-port", "--dashboard-agent-listen-port",
+                "--dashboard-agent-grpc-port", "--metrics-export-port", "--node-manager-port", "--object-manager-port",
+                "--runtime-env-agent-port")
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct ports free on 127.0.0.1 now (so that two clusters on this machine do not collide)."""
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """The address of a Ray head node started for this module (this process is connected as a driver)."""
+    ports = free_ports(len(PORT_OPTIONS))
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
+    env = {**os.environ, **RAY_ENV, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    command = [str(Path(sys.executable).with_name("ray")), "start", "--head", "--node-ip-address=127.0.0.1",
+               "--num-cpus=2", "--num-gpus=0", "--include-dashboard=false", f"--temp-dir={temp}", "--block",
+               *(f"{option}={port}" for option, port in zip(PORT_OPTIONS, ports))]
+    with open(Path(temp) / "head.log", "w") as log:
+        head = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    address = f"127.0.0.1:{ports[0]}"
+    try:
+        head_log = Path(temp) / "head.log"
+        wait_for(lambda: "Ray runtime started" in head_log.read_text() or head.poll() is not None, 120, "the head")
+        assert head.poll() is None, head_log.read_text()
+        ray.init(address=address, configure_logging=False, log_to_driver=False)
+        yield address
+    finally:
+        ray.shutdown()
+        head.terminate()  # `ray start --block` stops the node's processes on SIGTERM
+        try:
+            head.wait(60)
+        finally:
+            try:
+                os.killpg(head.pid, signal.SIGKILL)  # whatever of its session is left
+            except ProcessLookupError:
+                pass
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def sweep_kwargs(name: str, model: str, epochs: int, seeds=(0, 1), n: int = 40, **changes) -> dict:
+    """A fast-tier-like 2D sweep (the separable task, the paper's ratios 2^-4..2^4), made small."""
+    return dict(name=name, task="separable_2d", task_options={"n_per_class": n, "n_test_per_class": 20},
+                model=model, weight_ratios=(1 / 16, 1 / 4, 1.0, 4.0, 16.0), seeds=seeds, epochs=epochs, batch_size=8,
+                lr=0.1, **changes)
+
+
+def statistics(result) -> bytes:
+    """The claims' effect statistics of a result on its test set, as bytes (for an exact comparison)."""
+    summary = effect_summary(result.ratio("test"), result.weight_ratios, result.epochs, result.config["epochs"],
+                             seed=permutation_seed(f"{result.key}/test"))
+    return pickle.dumps(summary)
+
+
+def test_sweeps_trained_as_ray_tasks_give_bit_identical_statistics(cluster, tmp_path):
+    sweeps = [Sweep(**sweep_kwargs("ray-logreg", "logreg", epochs=10, l2=0.001)),
+              Sweep(**sweep_kwargs("ray-mlp-dropout", "mlp", epochs=10, model_options={"dropout": 0.5}))]
+    on_ray = SweepCache(tmp_path / "ray", show_progress=False)
+    in_process = SweepCache(tmp_path / "local", show_progress=False)
+    executor = RayExecutor(cluster)
+    for sweep in sweeps:
+        distributed, local = on_ray.run(sweep, CPU, executor), in_process.run(sweep, CPU)
+        assert distributed.meta["shards"] == len(sweep.seeds)  # one Ray task per seed
+        assert distributed.key == local.key
+        assert_identical(distributed, local)
+        assert statistics(distributed) == statistics(local)
+
+
+def shard_workers(name: str) -> list[int]:
+    """PIDs of the Ray workers now running a task of sweep ``name`` (their process title is the task's name)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            title = (entry / "cmdline").read_bytes().split(b"\0")[0].decode()
+        except (OSError, ValueError):
+            continue
+        if title.startswith("ray::") and name in title:
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_a_worker_killed_mid_shard_is_retried_with_identical_results(cluster, tmp_path):
+    sweep = Sweep(**sweep_kwargs("ray-killed-worker", "mlp", epochs=100, n=100))
+    killed = []
+
+    def kill_a_worker():
+        wait_for(lambda: shard_workers(sweep.name), 60, "a worker training a shard")
+        time.sleep(0.5)  # mid-shard: a shard trains for seconds
+        pid = shard_workers(sweep.name)[0]
+        os.kill(pid, signal.SIGKILL)
+        killed.append(pid)
+
+    killer = threading.Thread(target=kill_a_worker)
+    killer.start()
+    lines = []
+    result = SweepCache(tmp_path, show_progress=False, progress=lines.append).run(sweep, CPU, RayExecutor(cluster))
+    killer.join()
+    assert killed and not Path(f"/proc/{killed[0]}").exists()
+    assert "2/2 shards done" in lines[-2]
+    assert_identical(result, train_sweep(sweep, CPU, show_progress=False))
+
+
+def test_a_killed_driver_is_resumed_from_the_cached_shards(cluster, tmp_path):
+    kwargs = sweep_kwargs("ray-killed-driver", "mlp", epochs=30, seeds=(0, 1, 2, 3))
+    sweep = Sweep(**kwargs)
+    cache = tmp_path / "cache"
+    shards = cache / SweepCache(cache, show_progress=False).key(sweep, CPU) / "shards"
+    options = ("--executor", "ray", "--ray-address", cluster)
+    driver = start_run(tmp_path, [kwargs], cache, name="driver", options=options)
+    finished = lambda: sorted(p.parent.name for p in shards.glob("*/result.npz"))  # noqa: E731
+    wait_for(lambda: finished() or driver.poll() is not None, 120, "a finished shard")
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    done = finished()
+    assert 1 <= len(done) < 4, driver.log.read_text()
+    output = finish(start_run(tmp_path, [kwargs], cache, name="rerun", options=options))
+    cached = int(output.split("4 shards, ")[1].split(" cached")[0])
+    assert cached >= len(done), output
+    retrained = [line for line in output.splitlines() if " shards done)" in line]
+    assert len(retrained) == 4 - cached, output
+    assert not any(label in line for line in retrained for label in done), output
+    assert "SOURCE ray-killed-driver trained" in output
+    assert_identical(SweepCache(cache, show_progress=False).load(sweep, CPU), train_sweep(sweep, CPU,
+                                                                                          show_progress=False))
+
+
+def test_the_device_is_the_clusters(cluster):
+    """A driver trains where the cluster can: ``auto`` is a GPU only if the cluster has one (this one has none)."""
+    executor = RayExecutor(cluster)
+    assert executor.device("auto") == CPU and executor.device("cpu") == CPU
+    with pytest.raises(RuntimeError, match="the Ray cluster has no GPU"):
+        executor.device("cuda")
