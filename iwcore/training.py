@@ -26,6 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from iwcore.data import build_task
+from iwcore.fused2d import fused_trainer
 from iwcore.losses import class_weights_for_ratio, l2_penalty, per_example_loss, weighted_loss
 from iwcore.metrics import class_means, class_recall, class_shares, predicted_class
 from iwcore.models import build_model
@@ -206,6 +207,7 @@ def _train_group(sweep, task, data, lr, weights, members, recorder, device, bar,
     row_idx = [i for i, _ in members]
     cw = weights[ratio_idx]
     grad_scale = _grad_scale(sweep, lr, members, device)
+    fused = fused_trainer(sweep, stacked, data, sample_row, cw, grad_scale, lr)
     first_epoch = 1
     if resume:
         stacked.load_state(resume["model"])
@@ -224,7 +226,9 @@ def _train_group(sweep, task, data, lr, weights, members, recorder, device, bar,
         order = torch.from_numpy(np.stack([rng.permutation(n) for rng in order_rngs])).to(device)
         epoch_loss = torch.zeros(len(members), device=device)
         stacked.train(True)
-        for b in range(0, n, batch):
+        if fused is not None:  # the same epoch, fused (iwcore.fused2d); the loop below then runs no step
+            fused.epoch(order, epoch_loss, with_loss=epoch in checkpoints)
+        for b in range(0, n, batch) if fused is None else ():
             idx = order[:, b:b + batch]
             xb, yb = data.x[sample_row, idx], data.y[sample_row, idx]
             with _autocast(sweep, device):

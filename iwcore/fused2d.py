@@ -1,0 +1,135 @@
+"""A fused SGD epoch for stacks of the 2D models (logistic regression, one-hidden-layer MLP).
+
+The 2D sweeps train hundreds of models of a few hundred parameters for 1.28M steps each, so on a
+CPU a step's cost is per-operation overhead (autograd's graph, the loss's small kernels, the
+optimizer's loop over parameters), not arithmetic. This path writes the step out by hand: forward,
+the gradient of the weighted binary cross-entropy, backward and the SGD update as about twenty
+batched tensor operations on preallocated buffers, without autograd. Per epoch, each model's
+minibatches, labels and per-example gradient factors (class weight, batch normalisation, learning
+rate) are gathered once, and the epoch's losses are computed once from the stored logits.
+
+It trains the same models as the generic path (``training._train_group``'s loop): same
+initialisation and minibatch order, dropout masks drawn from the same generator in the same order
+and shape (so identical masks), the same loss normalisation, L2 term and per-ratio learning rates;
+results differ from the generic path only by float round-off (tested in tests/test_fused2d.py).
+
+``fused_trainer`` returns None, and the generic path runs, for anything else: other losses than
+"ce", optimizers other than plain SGD (Adam, or any ``optimizer_options`` such as momentum),
+bf16 precision, multiclass outputs, layers other than Flatten/Linear/ReLU/Dropout in the order
+of ``iwcore.models.small``, and training sets whose size is not a multiple of the batch size.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from iwcore.stacking import StackedSequential
+
+
+LAYOUTS = ([nn.Flatten, nn.Linear], [nn.Flatten, nn.Linear, nn.ReLU, nn.Linear],
+           [nn.Flatten, nn.Linear, nn.ReLU, nn.Dropout, nn.Linear])
+
+
+def fused_trainer(sweep, stacked, data, sample_row: torch.Tensor, class_weights: torch.Tensor,
+                  grad_scale: torch.Tensor | None, lr: float):
+    """A ``FusedSGD`` for this group of models, or None where the generic path must run. ``data``:
+    the training samples (``training._TrainingData``), ``sample_row[j, 0]``: model j's sample;
+    ``class_weights``, ``grad_scale``: per model, as in the generic loop."""
+    if (getattr(sweep, "loss", "ce") != "ce" or sweep.optimizer != "sgd" or sweep.optimizer_options
+            or sweep.precision != "fp32" or not isinstance(stacked, StackedSequential)
+            or data.x.shape[1] % sweep.batch_size):
+        return None
+    layers = [layer for layer in stacked.layers if type(layer).__name__ != "_Squeeze"]
+    if [type(layer) for layer in layers] not in LAYOUTS or layers[-1].out_features != 1:
+        return None
+    return FusedSGD(sweep, stacked, data, sample_row, class_weights, grad_scale, lr)
+
+
+class FusedSGD:
+    """Trains a ``StackedSequential`` of single-logit models in place, one epoch per call.
+
+    Within an epoch the first layer is held as one augmented matrix ``[W^T; b]`` (models, in + 1, out)
+    and the inputs get a column of ones, so one batched product gives its output and one its gradient,
+    bias included; the stack's own parameters are read before and written back after every epoch."""
+
+    def __init__(self, sweep, stacked: StackedSequential, data, sample_row, class_weights, grad_scale, lr: float):
+        samples, n = data.x.shape[:2]
+        x = data.x.reshape(samples, n, -1)
+        self.inputs = torch.cat([x, torch.ones_like(x[..., :1])], -1).view(samples * n, -1)  # each point, then a 1
+        self.labels = data.y.reshape(samples * n)
+        self.offset = sample_row * n  # model j's sample starts at row sample_row[j] * n
+        m = len(sample_row)
+        self.model = torch.arange(m, device=x.device)[:, None]
+        linears = [i for i, layer in enumerate(stacked.layers) if isinstance(layer, nn.Linear)]
+        self.weights = [stacked.params[f"{i}.weight"] for i in linears]  # (models, out, in)
+        self.biases = [stacked.params[f"{i}.bias"] for i in linears]  # (models, out)
+        dropout = [layer.p for layer in stacked.layers if isinstance(layer, nn.Dropout)]
+        self.dropout = dropout[0] if dropout else 0.0
+        self.batch = sweep.batch_size
+        self.weight_sum = sweep.normalisation == "weight_sum"
+        self.class_weights = class_weights
+        # each model's SGD step size: lr, times its lr_by_ratio factor
+        self.step_size = (torch.full((m,), lr, device=x.device) if grad_scale is None else lr * grad_scale)[:, None]
+        # L2: theta <- theta * (1 - step size * l2) - step size * grad(loss), the SGD step on loss + l2/2 ||theta||^2
+        self.decay = (1 - self.step_size * sweep.l2)[..., None] if sweep.l2 else None
+
+    @torch.no_grad()
+    def epoch(self, order: torch.Tensor, epoch_loss: torch.Tensor, with_loss: bool = True):
+        """One epoch over the minibatches ``order[:, b:b + batch]`` of each model's sample. Adds to
+        ``epoch_loss`` each model's batch losses times the batch size, as the generic loop does; with
+        ``with_loss=False`` (an epoch whose loss is not recorded) only 0, or NaN for a model with a
+        non-finite logit, so that divergence is still dated to its epoch."""
+        m, n = order.shape
+        steps, b = n // self.batch, self.batch
+        rows = (order + self.offset).view(m, steps, b).transpose(0, 1)  # (steps, models, batch)
+        flat = rows.reshape(-1)
+        xs = self.inputs.index_select(0, flat).view(steps, m, b, -1)  # (steps, models, batch, in + 1)
+        labels = self.labels.index_select(0, flat).view(steps, m, b).long()
+        w = self.class_weights[self.model, labels]
+        norm = w.sum(-1, keepdim=True) if self.weight_sum else b
+        coef = (w * (self.step_size / norm)).unsqueeze(-1)  # d(step size * loss) / d(logit) = coef * (p - y)
+        ys = labels.unsqueeze(-1).to(torch.float32)
+        logits = torch.empty(steps, m, b, 1, device=xs.device)
+        w1, c1 = self.weights[0], self.biases[0]
+        first = torch.cat([w1.transpose(1, 2), c1.unsqueeze(1)], 1)  # (models, in + 1, out)
+        step = self._mlp_step if len(self.weights) == 2 else self._linear_step
+        for k in range(steps):
+            step(first, xs[k], ys[k], coef[k], logits[k])
+        w1.copy_(first[:, :-1].transpose(1, 2))
+        c1.copy_(first[:, -1])
+        if not with_loss:
+            epoch_loss += (logits * 0).sum((0, 2, 3))
+            return
+        losses = (w * F.binary_cross_entropy_with_logits(logits.squeeze(-1), ys.squeeze(-1), reduction="none")).sum(-1)
+        epoch_loss += (losses / norm.squeeze(-1) if self.weight_sum else losses / b).sum(0) * b
+
+    def _linear_step(self, first, x, y, coef, z):
+        torch.bmm(x, first, out=z)
+        g = torch.sigmoid(z).sub_(y).mul_(coef)  # (models, batch, 1)
+        self._update(first, torch.bmm(x.transpose(1, 2), g))
+
+    def _mlp_step(self, first, x, y, coef, z):
+        w2, c2 = self.weights[1], self.biases[1]  # (models, 1, hidden), (models, 1)
+        a = torch.relu(torch.bmm(x, first))  # (models, batch, hidden)
+        h = a
+        if self.dropout:  # the generic path's mask: the same draw from the global generator
+            keep = torch.rand_like(a).ge_(self.dropout).div_(1 - self.dropout)
+            h = a * keep
+        torch.baddbmm(c2.unsqueeze(1), h, w2.transpose(1, 2), out=z)
+        g = torch.sigmoid(z).sub_(y).mul_(coef)  # (models, batch, 1)
+        dw2 = torch.bmm(g.transpose(1, 2), h)
+        db2 = g.sum(1)
+        dh = g * w2
+        if self.dropout:
+            dh.mul_(keep)
+        dz = torch.ops.aten.threshold_backward(dh, a, 0)
+        self._update(first, torch.bmm(x.transpose(1, 2), dz))
+        self._update(w2, dw2)
+        self._update(c2, db2)
+
+    def _update(self, param, step):
+        if self.decay is not None:
+            param.mul_(self.decay if param.ndim == 3 else self.decay[..., 0])
+        param.sub_(step)
