@@ -132,10 +132,7 @@ class StackedSequential:
 
 
 def _stacked_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """(models, batch, in) x (models, out, in) -> (models, batch, out). A single output is a
-    broadcast multiply-and-sum, which on a CPU is much cheaper than a batched matrix product."""
-    if weight.shape[1] == 1:
-        return (x * weight).sum(-1, keepdim=True) + bias.unsqueeze(1)
+    """(models, batch, in) x (models, out, in) -> (models, batch, out)."""
     return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
 
 
