@@ -45,6 +45,9 @@ CASES = {
     "mlp dropout": dict(model_options={"dropout": 0.5}),
     "mlp L2": dict(l2=0.01),
     "logreg L2": dict(model="logreg", l2=0.01),
+    # 3,000 steps of a small decay (step size x L2 = 2e-5): a decay factor 1 - 2e-5 rounded to float32 would
+    # change L2 by ~0.1% and show here
+    "logreg small L2, long": dict(model="logreg", l2=1e-4, epochs=600, checkpoints=(300,)),
     "lr by ratio": dict(lr_by_ratio={4.0: 0.05}, l2=0.01),
     "null weights": dict(null_weights=True),
     "weight_sum": dict(normalisation="weight_sum", model_options={"dropout": 0.3}),
