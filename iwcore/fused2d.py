@@ -1,22 +1,23 @@
 """A fused SGD epoch for stacks of the 2D models (logistic regression, one-hidden-layer MLP).
 
 The 2D sweeps train hundreds of models of a few hundred parameters for 1.28M steps each, so on a
-CPU a step's cost is per-operation overhead (autograd's graph, the loss's small kernels, the
-optimizer's loop over parameters), not arithmetic. This path writes the step out by hand: forward,
-the gradient of the weighted binary cross-entropy, backward and the SGD update as about twenty
-batched tensor operations on preallocated buffers, without autograd. Per epoch, each model's
-minibatches, labels and per-example gradient factors (class weight, batch normalisation, learning
-rate) are gathered once, and the epoch's losses are computed once from the stored logits.
+CPU a step costs per-operation overhead (autograd's graph, the loss's small kernels, the optimizer's
+loop over parameters), not arithmetic. Here the step is written out by hand, without autograd:
+forward, the gradient of the weighted binary cross-entropy, backward and the SGD update in about
+fifteen batched tensor operations. Per epoch, every model's minibatches, labels and per-example
+gradient factors (class weight x step size / batch normalisation) are gathered once, and the loss is
+computed from the stored logits only at epochs that record it.
 
-It trains the same models as the generic path (``training._train_group``'s loop): same
-initialisation and minibatch order, dropout masks drawn from the same generator in the same order
-and shape (so identical masks), the same loss normalisation, L2 term and per-ratio learning rates;
-results differ from the generic path only by float round-off (tested in tests/test_fused2d.py).
+It trains the same models as the generic loop in ``training._train_group``: same initialisation and
+minibatch order, the same dropout masks (drawn from the same generator in the same order and shape),
+the same loss normalisation, L2 term and per-ratio learning rates; results differ from the generic
+loop by float round-off only (tests/test_fused2d.py).
 
-``fused_trainer`` returns None, and the generic path runs, for anything else: other losses than
-"ce", optimizers other than plain SGD (Adam, or any ``optimizer_options`` such as momentum),
-bf16 precision, multiclass outputs, layers other than Flatten/Linear/ReLU/Dropout in the order
-of ``iwcore.models.small``, and training sets whose size is not a multiple of the batch size.
+``fused_trainer`` returns None, and the generic loop runs, for anything else: a loss other than
+"ce", an optimizer other than plain SGD (Adam, or any ``optimizer_options`` such as momentum), bf16
+precision, multiclass (several outputs), layers other than Flatten, Linear, ReLU, Dropout in the
+order of ``iwcore.models.small``, models trained one at a time (``models_per_step=1``), and training
+sets whose size is not a multiple of the batch size.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import torch.nn.functional as F
 
 from iwcore.stacking import StackedSequential
 
-
+# The layer sequences of iwcore.models.small, without the output squeeze.
 LAYOUTS = ([nn.Flatten, nn.Linear], [nn.Flatten, nn.Linear, nn.ReLU, nn.Linear],
            [nn.Flatten, nn.Linear, nn.ReLU, nn.Dropout, nn.Linear])
 
