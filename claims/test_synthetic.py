@@ -109,7 +109,6 @@ def test_C2_l2_keeps_the_effect_on_2d_data(tier, run_sweep, request, report_dir)
     conclude("C2", tier, decision)
 
 
-@pytest.mark.long_running  # the full tier's longest 2D test (C3's dropout masks): started first, beside the rest
 @pytest.mark.claim("C3")
 @pytest.mark.parametrize("tier", tiers("C3"))
 def test_C3_dropout_does_not_keep_the_effect(tier, run_sweep, request, report_dir):
