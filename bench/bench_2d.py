@@ -2,8 +2,8 @@
 
 C1-sized sweeps (17 weight ratios x 9 seeds = 153 models, 1,024 points, batch 8): MLP, logistic
 regression and C3's MLP with dropout 0.5, each trained for a few epochs by both paths in one process,
-one torch thread (as each pytest-xdist worker runs). Times are per epoch after the first (setup and
-warm-up left out), checkpoint evaluation is switched off. Also measures the machine's fp32 matmul
+one torch thread (as each pytest-xdist worker runs). Times are per epoch after the first (setup,
+warm-up and the MLP step's compilation left out), checkpoint evaluation is switched off. Also measures the machine's fp32 matmul
 peak (a large square matmul on the same thread count) and the fraction of it the fused step reaches,
 counting a model step as 3x its forward pass's multiply-adds x 2. Usage:
     python bench/bench_2d.py [--epochs 4] [--threads 1] [--json FILE]

@@ -3,10 +3,12 @@
 The 2D sweeps train hundreds of models of a few hundred parameters for 1.28M steps each, so on a
 CPU a step costs per-operation overhead (autograd's graph, the loss's small kernels, the optimizer's
 loop over parameters), not arithmetic. Here the step is written out by hand, without autograd:
-forward, the gradient of the weighted binary cross-entropy, backward and the SGD update in about
-fifteen batched tensor operations. Per epoch, every model's minibatches, labels and per-example
-gradient factors (class weight x step size / batch normalisation) are gathered once, and the loss is
-computed from the stored logits only at epochs that record it.
+forward, the gradient of the weighted binary cross-entropy, backward and the SGD update; for
+logistic regression as six batched tensor operations, for the MLP as one function that
+``torch.compile`` fuses into a few loops (compiled once per process, ≈ 5 s, then ≈ 1.5x faster
+than the same step as eager batched products). Per epoch, every model's minibatches, labels and
+per-example gradient factors (class weight x step size / batch normalisation) are gathered once,
+and the loss is computed from the stored logits only at epochs that record it.
 
 It trains the same models as the generic loop in ``training._train_group``: same initialisation and
 minibatch order, the same dropout masks (drawn from the same generator in the same order and shape),
@@ -21,6 +23,8 @@ sets whose size is not a multiple of the batch size.
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 import torch.nn as nn
@@ -113,25 +117,38 @@ class FusedSGD:
         self._update(first, torch.bmm(x.transpose(1, 2), g))
 
     def _mlp_step(self, first, x, y, coef, z):
-        w2, c2 = self.weights[1], self.biases[1]  # (models, 1, hidden), (models, 1)
-        a = torch.relu(torch.bmm(x, first))  # (models, batch, hidden)
-        h = a
-        if self.dropout:  # the generic path's mask: the same draw from the global generator
-            keep = torch.rand_like(a).ge_(self.dropout).div_(1 - self.dropout)
-            h = a * keep
-        torch.baddbmm(c2.unsqueeze(1), h, w2.transpose(1, 2), out=z)
-        g = torch.sigmoid(z).sub_(y).mul_(coef)  # (models, batch, 1)
-        dw2 = torch.bmm(g.transpose(1, 2), h)
-        db2 = g.sum(1)
-        dh = g * w2
-        if self.dropout:
-            dh.mul_(keep)
-        dz = torch.ops.aten.threshold_backward(dh, a, 0)
-        self._update(first, torch.bmm(x.transpose(1, 2), dz))
-        self._update(w2, dw2)
-        self._update(c2, db2)
+        m, b, hidden = *x.shape[:2], first.shape[2]
+        keep = None
+        if self.dropout:  # the generic path's mask: the same draw (shape, order, generator) as its rand_like
+            keep = torch.rand(m, b, hidden, device=x.device).ge_(self.dropout).div_(1 - self.dropout)
+        z.copy_(_compiled_mlp_step()(first, self.weights[1], self.biases[1], x, y, coef, keep, self.shrink))
 
     def _update(self, param, step):
         if self.shrink is not None:
             step = torch.addcmul(step, param, self.shrink if param.ndim == 3 else self.shrink[..., 0])
         param.sub_(step)
+
+
+def _mlp_step(first, w2, c2, x, y, coef, keep, shrink):
+    """One SGD step of every MLP in place; returns the logits (models, batch, 1). ``first``: the
+    augmented first layer (models, in + 1, hidden), ``w2``, ``c2``: the output layer, ``keep``: the
+    dropout mask scaled by 1 / (1 - p) or None, ``shrink``: step size x L2 per model or None.
+    Written as broadcast products and sums, not batched matrix products, so that ``torch.compile``
+    fuses the step into a few loops (measured: 74 µs per step of 153 MLPs, vs 166 µs for the same step
+    as eager batched products and 94 µs compiled with dynamic shapes, which this uses)."""
+    a = torch.relu((x.unsqueeze(-1) * first.unsqueeze(1)).sum(2))  # (models, batch, hidden)
+    h = a if keep is None else a * keep
+    z = (h * w2).sum(-1, keepdim=True) + c2.unsqueeze(1)
+    g = (torch.sigmoid(z) - y) * coef  # step size x d(loss) / d(logit)
+    dh = g * w2 if keep is None else g * w2 * keep
+    dz = torch.where(a > 0, dh, 0.0)
+    steps = [(x.unsqueeze(-1) * dz.unsqueeze(2)).sum(1), (g * h).sum(1, keepdim=True), g.sum(1)]
+    for param, step in zip((first, w2, c2), steps):
+        param.sub_(step if shrink is None else step + param * shrink.view(-1, *[1] * (param.ndim - 1)))
+    return z
+
+
+@functools.cache
+def _compiled_mlp_step():
+    """``_mlp_step`` compiled once per process, for any number of models (dynamic shapes)."""
+    return torch.compile(_mlp_step, dynamic=True)
