@@ -18,8 +18,8 @@ from pathlib import Path
 
 _PACKAGE = Path(__file__).parent
 # The source files that can change a trained result (the cache key includes their hash).
-RESULT_AFFECTING = ("data", "models", "losses.py", "metrics.py", "stacking.py", "sweep.py", "training.py",
-                    "results.py")
+RESULT_AFFECTING = ("data", "models", "fused2d.py", "losses.py", "metrics.py", "stacking.py", "sweep.py",
+                    "training.py", "results.py")
 
 
 def code_version() -> str:

@@ -32,6 +32,17 @@ def _seed_global(seeds: list[int]):
     torch.manual_seed(seeds[0])
 
 
+MODEL_LANES = 32  # stacks are padded to a multiple of this many models where a model's result must not depend on it
+
+
+def padded(t: torch.Tensor) -> torch.Tensor:
+    """``t`` (models first) padded to a multiple of ``MODEL_LANES`` models by copies of its first model, detached
+    from the graph. CPU kernels compute the vectorised body and the scalar tail of an elementwise exp or log
+    differently, so on the unpadded stack a model's result would depend on where the stack's size puts it."""
+    extra = -t.shape[0] % MODEL_LANES
+    return torch.cat([t, t[:1].detach().expand(extra, *t.shape[1:])]) if extra else t
+
+
 class VmapStack:
     def __init__(self, models: list[nn.Module]):
         params, buffers = stack_module_state(models)
@@ -166,10 +177,7 @@ class StackedSequential:
 
 
 def _stacked_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """(models, batch, in) x (models, out, in) -> (models, batch, out). A single output is a
-    broadcast multiply-and-sum, which on a CPU is much cheaper than a batched matrix product."""
-    if weight.shape[1] == 1:
-        return (x * weight).sum(-1, keepdim=True) + bias.unsqueeze(1)
+    """(models, batch, in) x (models, out, in) -> (models, batch, out)."""
     return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
 
 

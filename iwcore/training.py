@@ -9,7 +9,7 @@ alone, up to float round-off. Dropout masks are drawn per model and per epoch fr
 for the 2D models (``StackedSequential``) from each model's own stream, so a model's masks do not
 depend on which other models share its stack (a sweep trained in shards equals it trained whole);
 for vmapped models (``VmapStack``) from one generator seeded by the stack's first model, so there they
-depend on the stack. Losses are computed on stacks padded to a multiple of ``LOSS_LANES`` models
+depend on the stack. Losses are computed on stacks padded to a multiple of ``MODEL_LANES`` models
 (``_padded``), so on a CPU a 2D model's result is bit-identical whatever else its stack holds
 (vmapped stacks: see ``iwcore.shards``). Runs
 are deterministic given the seeds on a given device (CPU here); CUDA kernels
@@ -31,18 +31,18 @@ import torch
 from tqdm.auto import tqdm
 
 from iwcore.data import build_task
+from iwcore.fused2d import fused_trainer
 from iwcore.losses import class_weights_for_ratio, l2_penalty, per_example_loss, weighted_loss
 from iwcore.metrics import class_means, class_recall, class_shares, predicted_class
 from iwcore.models import build_model
 from iwcore.progress import duration
 from iwcore.results import SweepResult
-from iwcore.stacking import stack
+from iwcore.stacking import padded, stack
 from iwcore.sweep import INVERSE_SIGMA_MAX, Sweep, sample_seed
 
 PARAM_TRACE_LIMIT = 1024  # models with at most this many parameters have them kept at every checkpoint
 EVAL_CHUNK = 4096  # most examples per evaluation forward pass ...
 EVAL_STACKED_INPUT = 2 ** 24  # ... and at most this many input elements over all models (bounds memory for big stacks)
-LOSS_LANES = 32  # losses are computed on stacks padded to a multiple of this many models (see _padded)
 SAVE_EVERY_S = 10.0  # progress is saved at least this often ...
 SAVE_COST_SHARE = 0.1  # ... unless saving would take more than this share of the training time
 
@@ -224,6 +224,7 @@ def _train_group(sweep, task, data, lr, weights, members, recorder, device, bar,
     cw = weights[ratio_idx]
     counts = data.class_counts(task.num_classes)[sample_row[:, 0]]  # each model's own sample (LDAM, LA, VS)
     grad_scale = _grad_scale(sweep, lr, members, device)
+    fused = fused_trainer(sweep, stacked, data, sample_row, cw, grad_scale, lr)
     first_epoch = 1
     if resume:
         stacked.load_state(resume["model"])
@@ -242,7 +243,9 @@ def _train_group(sweep, task, data, lr, weights, members, recorder, device, bar,
         order = torch.from_numpy(np.stack([rng.permutation(n) for rng in order_rngs])).to(device)
         epoch_loss = torch.zeros(len(members), device=device)
         stacked.train(True)
-        for b in range(0, n, batch):
+        if fused is not None:  # the same epoch, fused (iwcore.fused2d); the loop below then runs no step
+            fused.epoch(order, epoch_loss, with_loss=epoch in checkpoints)
+        for b in range(0, n, batch) if fused is None else ():
             idx = order[:, b:b + batch]
             xb, yb = data.x[sample_row, idx], data.y[sample_row, idx]
             with _autocast(sweep, device):
@@ -278,16 +281,11 @@ def _train_group(sweep, task, data, lr, weights, members, recorder, device, bar,
 
 
 def _padded(fn, *stacked, **options):
-    """``fn(*stacked, **options)`` for stacked tensors (models first), computed with the stack padded (by
-    copies of its first model, outside the graph) to a multiple of ``LOSS_LANES`` models and cut back.
-    CPU kernels compute the vectorised body and the scalar tail of an elementwise exp or log differently,
-    so unpadded, a model's loss would depend on where the stack's size puts it; padded, every model is in
-    the vectorised body."""
+    """``fn(*stacked, **options)`` for stacked tensors (models first), computed on the stack padded to a multiple
+    of ``MODEL_LANES`` models (by copies of its first model, outside the graph) and cut back: unpadded, a
+    model's loss would depend on where the stack's size puts it (``iwcore.stacking.padded``)."""
     n = stacked[0].shape[0]
-    extra = -n % LOSS_LANES
-    if extra:
-        stacked = [torch.cat([t, t[:1].detach().expand(extra, *t.shape[1:])]) for t in stacked]
-    return fn(*stacked, **options)[:n]
+    return fn(*(padded(t) for t in stacked), **options)[:n]
 
 
 def _optimizer(sweep: Sweep, params, lr: float):
