@@ -382,6 +382,7 @@ def test_one_model_per_step_sweep_resumes_mid_group(tmp_path, monkeypatch):
                   epochs=4, batch_size=8, lr=0.1, models_per_step=1)
     reference = SweepCache(tmp_path / "reference", show_progress=False).run(sweep, torch.device("cpu"))
     monkeypatch.setattr(training, "SAVE_EVERY_S", 0.0)
+    monkeypatch.setattr(training, "SAVE_COST_SHARE", float("inf"))  # save after every epoch
     save = training._save_progress
 
     def save_then_stop(path, sweep_, recorder, group, epoch, *rest):
