@@ -8,14 +8,13 @@ import sys
 import textwrap
 
 import pytest
+import torch
 
 from iwcore import losses
 from iwcore.cache import SweepCache
 from iwcore.codekey import source_closure, sweep_code_version
 from iwcore.models import MODELS
 from iwcore.sweep import Sweep
-
-import torch
 
 CPU = torch.device("cpu")
 
