@@ -222,7 +222,10 @@ def _train_group(sweep, task, data, lr, weights, members, recorder, device, bar,
     sample_row = torch.tensor([data.slot[j] for j in seed_pos], device=device)[:, None]
     row_idx = [i for i, _ in members]
     cw = weights[ratio_idx]
-    counts = data.class_counts(task.num_classes)[sample_row[:, 0]]  # each model's own sample (LDAM, LA, VS)
+    # Per model and constant over training, so padded once here (see _padded): the class weights and the class
+    # counts of each model's own sample (LDAM, LA, VS).
+    loss_weights = padded(cw)
+    loss_counts = padded(data.class_counts(task.num_classes)[sample_row[:, 0]])
     grad_scale = _grad_scale(sweep, lr, members, device)
     fused = fused_trainer(sweep, stacked, data, sample_row, cw, grad_scale, lr)
     first_epoch = 1
@@ -250,8 +253,8 @@ def _train_group(sweep, task, data, lr, weights, members, recorder, device, bar,
             xb, yb = data.x[sample_row, idx], data.y[sample_row, idx]
             with _autocast(sweep, device):
                 logits = stacked.forward(xb)
-            losses = _padded(lambda lg, y, w, k: weighted_loss(lg, y, w, sweep.normalisation, sweep.loss,
-                                                               sweep.loss_options, k), logits.float(), yb, cw, counts)
+            losses = _padded(lambda lg, y: weighted_loss(lg, y, loss_weights, sweep.normalisation, sweep.loss,
+                                                         sweep.loss_options, loss_counts), logits.float(), yb)
             (losses.sum() + l2_penalty(params, sweep.l2)).backward()
             if grad_scale is not None:
                 for p in params:
