@@ -40,7 +40,7 @@ from iwcore.report import DEFAULT_REPORT_DIR, gather, now, set_current_run_id, w
 from iwcore.runinfo import code_version, environment, git_info, new_run_id
 
 CLAIM_ID = re.compile(r"^C\d+$")
-TIERS = ("fast", "full")
+TIERS = ("fast", "long", "full")  # iwcore.battery.claim.TIERS (not imported: it loads torch)
 STATE = pytest.StashKey["_State"]()
 OPTION_NAMES = ("device", "base_seed", "cache_dir", "report_dir", "data_dir", "download", "allow_cpu", "bert_model",
                 "no_progress", "claim", "executor", "ray_address", "shard_models")

@@ -74,7 +74,7 @@ def markdown(doc: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tier", default="fast", choices=["fast", "full"])
+    parser.add_argument("--tier", default="fast", choices=["fast", "long", "full"])
     parser.add_argument("--base-seeds", type=parse_base_seeds, default=parse_base_seeds("0-4"))
     parser.add_argument("--report-dir", type=Path, default=DEFAULT_REPORT_DIR)
     parser.add_argument("pytest_args", nargs="*", help="passed on to pytest (after --)")

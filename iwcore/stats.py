@@ -1,4 +1,4 @@
-"""CLAIMS.md's statistics (revision 2): seeds are independent replicates; every interval and test is
+"""CLAIMS.md's statistics (revision 3): seeds are independent replicates; every interval and test is
 over seeds, with its error rate stated and measured (tests/test_calibration.py, claim C19).
 
 - ``E(t)``: least-squares slope of the classification ratio against ``log2(weight ratio)``, per seed
@@ -8,7 +8,9 @@ over seeds, with its error rate stated and measured (tests/test_calibration.py, 
   over checkpoints handles their multiplicity, Westfall-Young). Exact under "the weights do not affect
   the models", whatever the number of seeds.
 - Means over seeds get Student-t intervals and one-sided t tests (``scipy.stats``); the fade ratio
-  ``F = E_final / E_peak`` gets a Fieller interval (a ratio of two paired means).
+  ``F = E_final / E_peak`` gets a Fieller interval (a ratio of two paired means). *Fades* tests
+  ``G_s = b_s(final) - 0.25 b_s(t_hat_-s)``, each seed's early peak chosen on the other seeds.
+- Seeds needed: from the noncentral t distribution, for the one-sided test the estimate points to.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from iwcore.sweep import early_window_end
 ALPHA = 0.025  # one-sided error rate of every rule
 N_PERMUTATIONS = 9_999  # p = (1 + #{T_perm >= T}) / 10,000
 MIN_SEEDS = 5  # CLAIMS.md: fewer seeds decide nothing (no rule is calibrated and stable below this)
-POWER_Z = stats.norm.ppf(0.95)  # "seeds needed": 95% power at the measured mean and spread
+POWER = 0.95  # "seeds needed": 95% power at the measured mean and spread
+MAX_SEEDS_NEEDED = 100_000  # beyond this "seeds needed" is reported as not reachable (None)
 
 
 @dataclass(frozen=True)
@@ -89,16 +92,31 @@ def difference_t_statistic(a, b, paired: bool) -> tuple[float, Estimate, float]:
     return float(test.statistic), Estimate(float(a.mean() - b.mean()), float(ci.low), float(ci.high)), float(test.df)
 
 
-def seeds_needed(per_seed, threshold: float = 0.0) -> int | None:
-    """Roughly how many seeds a one-sided t rule needs to decide, at the measured mean and spread, with
-    95% power; None where the mean sits on the threshold or nothing varies."""
+def one_sided_p(t: float, df: float, direction: int = 1) -> float:
+    """One-sided p-value of a t statistic in ``direction`` (+1: large t is evidence, -1: small t):
+    ``p <= ALPHA`` exactly when ``direction * t >= t_critical``; NaN stays NaN (never decisive)."""
+    if math.isnan(t) or math.isnan(df):
+        return math.nan
+    return float(stats.t.sf(direction * t, df)) if df >= 1 else math.nan
+
+
+def seeds_needed(per_seed, threshold: float = 0.0, alpha: float = ALPHA) -> int | None:
+    """How many seeds the one-sided t test of the mean against ``threshold``, in the direction the estimate
+    points to, needs for ``POWER`` at level ``alpha``, at the measured mean and spread (noncentral t:
+    power = P(T'_{n-1, d sqrt n} >= t_{n-1, 1-alpha})). None where the mean sits on the threshold, nothing
+    varies, or more than ``MAX_SEEDS_NEEDED`` would be needed."""
     x = np.asarray(per_seed, float)
     if len(x) < 2 or not np.isfinite(x).all():
         return None
-    d, sd = abs(float(x.mean()) - threshold), float(x.std(ddof=1))
-    if d == 0 or sd == 0:
+    distance, sd = abs(float(x.mean()) - threshold), float(x.std(ddof=1))
+    if distance == 0 or sd == 0:
         return None
-    return max(MIN_SEEDS, math.ceil(((stats.norm.ppf(1 - ALPHA) + POWER_Z) * sd / d) ** 2))
+    d = distance / sd
+    guess = ((stats.norm.ppf(1 - alpha) + stats.norm.ppf(POWER)) / d) ** 2  # the normal approximation, a start
+    n = np.arange(MIN_SEEDS, min(MAX_SEEDS_NEEDED, math.ceil(2 * guess) + 20) + 1)
+    power = stats.nct.sf(stats.t.ppf(1 - alpha, n - 1), n - 1, d * np.sqrt(n))
+    enough = np.flatnonzero(power >= POWER)
+    return int(n[enough[0]]) if len(enough) else None
 
 
 def fieller_ratio(numerator, denominator) -> Estimate:
@@ -227,7 +245,8 @@ def present_at_selected_test(value_if_labelled: np.ndarray, weight_ratios, seed:
 @dataclass(frozen=True)
 class EffectSummary:
     """One sweep on one evaluation set: ``E(t)`` with pointwise intervals, the permutation test of
-    *present early*, the peak ``t_hat`` in the early window, the final effect and ``F``."""
+    *present early*, the peak ``t_hat`` in the early window (over all seeds, and for each seed the one chosen
+    on the other seeds, ``t_hat_-s``), the final effect and ``F``."""
 
     epochs: np.ndarray
     effect: np.ndarray  # (checkpoints,) E(t)
@@ -240,6 +259,7 @@ class EffectSummary:
     fade: Estimate
     per_seed_slopes: np.ndarray  # (checkpoints, seeds)
     complete: bool  # every model finite at every checkpoint (none diverged)
+    held_out_peak_at: np.ndarray  # (seeds,) index of t_hat_-s: the early peak of the other seeds' mean
 
     @property
     def n_seeds(self) -> int:
@@ -258,6 +278,12 @@ class EffectSummary:
         return self.per_seed_slopes[-1]
 
     @property
+    def held_out_peak_slopes(self) -> np.ndarray:
+        """``b_s(t_hat_-s)``: each seed's slope at the early peak chosen without it, so that choosing the peak
+        does not select the seed's own noise (CLAIMS.md revision 3)."""
+        return self.per_seed_slopes[self.held_out_peak_at, np.arange(self.n_seeds)]
+
+    @property
     def reaches_end(self) -> bool:
         """Whether the last checkpoint is the end of training (not a sweep stopped after the window)."""
         return self.epochs[-1] > self.early_end
@@ -265,7 +291,7 @@ class EffectSummary:
     def as_dict(self) -> dict:
         return {"E_peak": float(self.effect[self.peak_at]), "E_peak_epoch": self.peak_epoch,
                 "present_early": self.present.as_dict(), "E_final": self.final.as_dict(), "F": self.fade.as_dict(),
-                "n_seeds": self.n_seeds}
+                "t_hat_held_out_epochs": [int(e) for e in self.epochs[self.held_out_peak_at]], "n_seeds": self.n_seeds}
 
 
 def effect_summary(ratio: np.ndarray, weight_ratios, epochs, total_epochs: int, seed: int = 0,
@@ -281,11 +307,27 @@ def effect_summary(ratio: np.ndarray, weight_ratios, epochs, total_epochs: int, 
         raise ValueError(f"no checkpoint in the early window (epochs <= {early_end}); checkpoints {epochs.tolist()}")
     intervals = [mean_interval(b) for b in per_seed]
     effect = np.array([e.value for e in intervals])
-    peak_at = int(np.nanargmax(np.where(window, np.where(np.isnan(effect), -np.inf, effect), -np.inf)))
+    peak_at = early_peak(effect[:, None], window)[0]
     present = present_early_test(ratio[window], weight_ratios, seed, n_permutations)
     return EffectSummary(epochs, effect, np.array([e.low for e in intervals]), np.array([e.high for e in intervals]),
-                         early_end, peak_at, present, intervals[-1], fieller_ratio(per_seed[-1], per_seed[peak_at]),
-                         per_seed, bool(np.isfinite(ratio).all()))
+                         early_end, int(peak_at), present, intervals[-1],
+                         fieller_ratio(per_seed[-1], per_seed[peak_at]), per_seed, bool(np.isfinite(ratio).all()),
+                         held_out_peaks(per_seed, window))
+
+
+def early_peak(effect: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """Per column of ``effect`` (checkpoints, k) the checkpoint of its largest value within ``window``; a
+    non-finite value is never the peak."""
+    allowed = np.where(np.isfinite(effect) & window[:, None], effect, -np.inf)
+    return allowed.argmax(0)
+
+
+def held_out_peaks(per_seed: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """``t_hat_-s`` for every seed s: the early peak of the mean slope over all other seeds (with one seed,
+    its own)."""
+    n = per_seed.shape[1]
+    others = (per_seed.sum(1, keepdims=True) - per_seed) / (n - 1) if n > 1 else per_seed
+    return early_peak(others, window)
 
 
 def gain_present_early_test(window_recall: np.ndarray, class_weights: np.ndarray, unweighted_row: int, seed: int = 0,

@@ -29,7 +29,7 @@ SEED_BLOCK = 1_000_000  # base seed b owns the seeds [b * SEED_BLOCK, (b + 1) * 
 _SAMPLE_STREAM = 0x73616D70  # tags sample seeds apart from the trainer's other SeedSequence draws
 # Fields left out of the config while at their defaults, so that a sweep that does not use them keeps the
 # config (and cache key) it had before they existed.
-_OMITTED_AT_DEFAULT = ("loss", "loss_options", "weight_exponent")
+_OMITTED_AT_DEFAULT = ("loss", "loss_options", "weight_exponent", "lr_factor")
 
 
 def sample_seed(task_seed: int, seed: int) -> int:
@@ -85,6 +85,9 @@ class Sweep:
     # Class weights are raised to this power before training (Wang et al., ICLR 2022, find w^1.5 helps their
     # polynomially-tailed loss); the weight ratios stay the labels of the models, the ratio trained is ratio^p.
     weight_exponent: float = 1.0
+    # The learning rate (a number or inverse_sigma_max) is multiplied by this: a loss whose gradient is a constant
+    # multiple of cross-entropy's trains at the same step size (the poly loss: iwcore.losses.POLY_LR_FACTOR).
+    lr_factor: float = 1.0
 
     def __post_init__(self):
         if not self.weight_ratios:
@@ -104,6 +107,8 @@ class Sweep:
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; expected one of {PRECISIONS}")
         resolved_options(self.loss, self.loss_options)
+        if not 0 < self.lr_factor < math.inf:
+            raise ValueError(f"lr_factor must be positive and finite, got {self.lr_factor}")
         if not 0 < self.weight_exponent < math.inf:
             raise ValueError(f"weight_exponent must be positive and finite, got {self.weight_exponent}")
         if isinstance(self.lr, str) and self.lr != INVERSE_SIGMA_MAX:

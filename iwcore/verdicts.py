@@ -1,4 +1,4 @@
-"""CLAIMS.md's decision rules (revision 2) and the verdicts they give. Every threshold is a constant
+"""CLAIMS.md's decision rules (revision 3) and the verdicts they give. Every threshold is a constant
 here and nowhere else, and every criterion text is generated from them; tiers change scale, never these.
 
 Four outcomes: REPRODUCED (the criterion is met at one-sided error rate ``ALPHA``), NOT REPRODUCED (the
@@ -10,32 +10,35 @@ or a model diverged). A NaN never leads to REPRODUCED.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 
 import numpy as np
+from scipy import stats
 
 from iwcore.stats import (ALPHA, MIN_SEEDS, EffectSummary, Estimate, PermutationTest, difference_t_statistic,
-                          fieller_ratio, mean_interval, seeds_needed, t_critical, t_statistic)
+                          fieller_ratio, mean_interval, one_sided_p, seeds_needed, t_critical, t_statistic)
 
-FADE_SHARE_OF_PEAK = 0.5  # fades: the t statistic of b_final - 0.5 b_peak must be <= -t_c ...
-FADE_POINT_MAX = 0.25  # ... and F <= 0.25; NOT REPRODUCED when b_final - 0.25 b_peak is shown > 0
+FADE_FRACTION = 0.25  # fades: G_s = b_s(final) - 0.25 b_s(t_hat_-s), shown below 0 (NOT REPRODUCED: above)
 SVM_COSINE_MIN = 0.99  # C4: cosine to the hard-margin SVM direction at the end, every weight ratio
 AGREEMENT_MARGIN = 0.02  # C11: weight agreement >= seed agreement - this
 REWEIGHT_REMOVED_MAX = 0.5  # C10: IW removes less than this fraction of the sub-sampling shift
 LABEL_SHIFT_FINAL_FRACTION = 0.25  # C15: final gain at most this fraction of the early peak
-NULL_STANDARD_ERRORS = 2  # C19: observed null rate <= ALPHA + this many binomial standard errors
+NULL_RUN_LEVEL = 0.001  # C19: a calibrated rule fails the run with probability at most this (over the families)
+NULL_POWER_MULTIPLES = (2, 3, 4)  # C19 reports its power against null rates of 2, 3 and 4 x ALPHA
 
 T_RULE = f"one-sided t over seeds at alpha = {ALPHA}"
 PRESENT_EARLY = (f"present early: the within-seed permutation max-T test of T = max over the first 10% of epochs "
                  f"of E(t) has p <= {ALPHA}")
-FADES = (f"Fades: {PRESENT_EARLY}; the t statistic of b_final - {FADE_SHARE_OF_PEAK} b_peak <= -t_c and "
-         f"F = E_final/E_peak <= {FADE_POINT_MAX} (NOT REPRODUCED when b_final - {FADE_POINT_MAX} b_peak has "
-         f"t >= t_c); {T_RULE}")
+FADES = (f"Fades: {PRESENT_EARLY}, and G_s = b_s(final) - {FADE_FRACTION} b_s(t_hat_-s) (t_hat_-s: the early peak "
+         f"of the other seeds) has t <= -t_c (NOT REPRODUCED when t >= t_c); {T_RULE}")
 PERSISTS = (f"Persists: {PRESENT_EARLY}; the t statistic of b_final >= t_c (NOT REPRODUCED when <= -t_c); "
             f"{T_RULE}")
 PERSISTS_OVER_BASELINE = (f"{PERSISTS}; and b_final - baseline b_final (paired by seed, Welch where the seeds "
                           f"differ) with t >= t_c (NOT REPRODUCED when <= -t_c)")
+SEVERAL_PARTS = ("parts combine by AND for REPRODUCED and, for NOT REPRODUCED, by OR over the parts' tests at "
+                 "alpha/k for k parts (Bonferroni)")
 
 
 class Verdict(str, Enum):
@@ -65,6 +68,26 @@ class Row:
         return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()}
 
 
+@dataclass(frozen=True)
+class Part:
+    """One deciding part of a decision (an evaluation set, a model variant, one test of a claim), as combining
+    parts needs it: its verdict alone (at ``ALPHA``), the verdict it has when its test of the negation does not
+    fire, that test's one-sided p-value (None: the part cannot show NOT REPRODUCED) and the seeds its
+    undecided test needs, as a function of the level the negation is tested at."""
+
+    name: str
+    verdict: "Verdict"
+    fallback: "Verdict"
+    p_against: float | None = None
+    needed: Callable[[float], int | None] | None = None
+
+    def at_level(self, level: float) -> "Verdict":
+        """The part's verdict when its negation is tested at ``level`` (``ALPHA / k`` among k parts)."""
+        if self.p_against is not None and self.p_against <= level:
+            return Verdict.NOT_REPRODUCED
+        return self.fallback if self.verdict == Verdict.NOT_REPRODUCED else self.verdict
+
+
 @dataclass
 class Decision:
     verdict: Verdict
@@ -73,14 +96,36 @@ class Decision:
     part_verdicts: dict[str, str] = field(default_factory=dict)
     seeds_needed: int | None = None
     statistic: dict = field(default_factory=dict)
+    parts: list[Part] = field(default_factory=list)
+
+    def deciding_parts(self) -> list[Part]:
+        """The parts a combination decides over: this decision's own, or the decision itself as one part
+        that cannot show NOT REPRODUCED by a test of its own."""
+        return self.parts or [Part("", self.verdict, self.verdict)]
 
     def reported(self) -> list[Row]:
         """This decision's rows as reported-only rows (an evaluation set that does not decide)."""
         return [Row(**{**asdict(r), "verdict": "reported"}) for r in self.rows]
 
 
-def _estimate_row(part, eval_set, name, estimate: Estimate, rule="", t=None, verdict=None) -> Row:
-    return Row(part, eval_set, name, estimate.value, estimate.low, estimate.high, rule, None, t,
+def decided(verdict: Verdict, reason: str, rows: list[Row], fallback: Verdict, p_against: float | None,
+            tests: list[tuple] = ()) -> Decision:
+    """A one-part decision: ``fallback`` is its verdict when the negation's test (one-sided ``p_against``) does
+    not fire; ``tests`` the undecided one-sided tests (per-seed values, threshold, claimed direction) whose seeds
+    needed it reports."""
+    def needed(level: float) -> int | None:
+        counts = [seeds_needed(values, threshold, ALPHA if direction * (np.mean(values) - threshold) > 0 else level)
+                  for values, threshold, direction in tests]
+        known = [c for c in counts if c is not None]
+        return max(known) if known else None
+
+    part = Part("", verdict, fallback, p_against, needed if tests else None)
+    return Decision(verdict, reason, rows, seeds_needed=needed(ALPHA) if tests and verdict == Verdict.UNDECIDED
+                    else None, parts=[part])
+
+
+def _estimate_row(part, eval_set, name, estimate: Estimate, rule="", t=None, verdict=None, p=None) -> Row:
+    return Row(part, eval_set, name, estimate.value, estimate.low, estimate.high, rule, p, t,
                None if verdict is None else verdict.value)
 
 
@@ -104,14 +149,22 @@ def _t_verdict(t: float, n: int, claimed_direction: int = 1, df: float | None = 
     return Verdict.UNDECIDED
 
 
+def _p_against(t: float, n: int, claimed_direction: int = 1, df: float | None = None) -> float:
+    """One-sided p-value of the claim's negation (NaN with fewer than ``MIN_SEEDS`` seeds: never decisive)."""
+    return one_sided_p(t, n - 1 if df is None else df, -claimed_direction) if n >= MIN_SEEDS else math.nan
+
+
 def _undecidable(s: EffectSummary, part: str, eval_set: str) -> Decision | None:
     """INCONCLUSIVE where a model diverged; UNDECIDED with fewer than ``MIN_SEEDS`` seeds."""
     rows = [_present_row(s, part, eval_set)]
     if not s.complete:
-        return Decision(Verdict.INCONCLUSIVE, "a model diverged (non-finite share): nothing is decided", rows)
+        return decided(Verdict.INCONCLUSIVE, "a model diverged (non-finite share): nothing is decided", rows,
+                       Verdict.INCONCLUSIVE, math.nan)
     if s.n_seeds < MIN_SEEDS:
-        return Decision(Verdict.UNDECIDED, f"{s.n_seeds} seeds; a decision needs at least {MIN_SEEDS}", rows,
-                        seeds_needed=MIN_SEEDS)
+        decision = decided(Verdict.UNDECIDED, f"{s.n_seeds} seeds; a decision needs at least {MIN_SEEDS}", rows,
+                           Verdict.UNDECIDED, math.nan)
+        decision.seeds_needed = MIN_SEEDS
+        return decision
     return None
 
 
@@ -120,39 +173,38 @@ def _absent(s: EffectSummary) -> str:
 
 
 def fades(s: EffectSummary, part: str = "", eval_set: str = "test") -> Decision:
-    """CLAIMS.md *fades* on one sweep and evaluation set: NOT REPRODUCED whenever the effect is shown to end
-    above a quarter of its early peak; otherwise REPRODUCED only if it was present early and faded."""
+    """CLAIMS.md *fades* (revision 3) on one sweep and evaluation set: one t test of
+    ``G_s = b_s(final) - FADE_FRACTION b_s(t_hat_-s)``. REPRODUCED iff present early and G is shown below 0;
+    NOT REPRODUCED iff G is shown above 0 (whether or not the effect was present early)."""
     if not s.reaches_end:
         raise ValueError("'fades' needs the sweep's final checkpoint; this sweep stopped after the early window")
     if (guard := _undecidable(s, part, eval_set)) is not None:
         return guard
     n, tc = s.n_seeds, t_critical(s.n_seeds)
-    halved = s.final_slopes - FADE_SHARE_OF_PEAK * s.peak_slopes
-    quartered = s.final_slopes - FADE_POINT_MAX * s.peak_slopes
-    t_halved, t_quartered = t_statistic(halved), t_statistic(quartered)
-    if t_quartered >= tc:
-        verdict = Verdict.NOT_REPRODUCED
-    elif not s.present.present:
+    gap = s.final_slopes - FADE_FRACTION * s.held_out_peak_slopes
+    t_gap = t_statistic(gap)
+    fallback = Verdict.UNDECIDED if s.present.present else Verdict.INCONCLUSIVE
+    verdict = _t_verdict(t_gap, n, -1)
+    if verdict == Verdict.REPRODUCED and not s.present.present:
         verdict = Verdict.INCONCLUSIVE
-    elif t_halved <= -tc and s.fade.value <= FADE_POINT_MAX:
-        verdict = Verdict.REPRODUCED
-    else:
-        verdict = Verdict.UNDECIDED
+    elif verdict == Verdict.UNDECIDED:
+        verdict = fallback
+    peaks = sorted({int(e) for e in s.epochs[s.held_out_peak_at]})
     rows = [_present_row(s, part, eval_set),
-            _estimate_row(part, eval_set, f"b_final - {FADE_SHARE_OF_PEAK} b_peak", mean_interval(halved),
-                          f"t <= -{tc:.3f}", t_halved),
-            _estimate_row(part, eval_set, f"b_final - {FADE_POINT_MAX} b_peak", mean_interval(quartered),
-                          f"NOT REPRODUCED if t >= {tc:.3f}", t_quartered),
-            _estimate_row(part, eval_set, "F = E_final / E_peak (Fieller)", s.fade, f"F <= {FADE_POINT_MAX}",
-                          verdict=verdict)]
-    known = [k for k in (seeds_needed(halved), seeds_needed(quartered)) if k is not None]
-    needed = min(known) if known and verdict == Verdict.UNDECIDED else None
-    reason = {Verdict.REPRODUCED: f"faded: F = {s.fade}",
-              Verdict.NOT_REPRODUCED: f"not faded: F = {s.fade}, b_final - {FADE_POINT_MAX} b_peak has t = "
-                                      f"{t_quartered:.2f} >= {tc:.2f}",
+            _estimate_row(part, eval_set, f"G = b_final - {FADE_FRACTION} b(t_hat_-s)", mean_interval(gap),
+                          f"t <= -{tc:.3f} (NOT REPRODUCED if t >= {tc:.3f})", t_gap, verdict,
+                          _p_against(t_gap, n, -1)),
+            _estimate_row(part, eval_set, "F = E_final / E_peak (Fieller)", s.fade, "reported"),
+            Row(part, eval_set, "t_hat_-s: epochs of the held-out early peaks", float(np.median(
+                s.epochs[s.held_out_peak_at])), rule=f"epochs {peaks}")]
+    reason = {Verdict.REPRODUCED: f"faded: F = {s.fade}, G has t = {t_gap:.2f} <= -{tc:.2f}",
+              Verdict.NOT_REPRODUCED: f"not faded: F = {s.fade}, G = b_final - {FADE_FRACTION} b(t_hat_-s) has t = "
+                                      f"{t_gap:.2f} >= {tc:.2f}",
               Verdict.INCONCLUSIVE: _absent(s),
-              Verdict.UNDECIDED: f"F = {s.fade}: neither faded nor shown to persist at {n} seeds"}[verdict]
-    return Decision(verdict, reason, rows, seeds_needed=needed)
+              Verdict.UNDECIDED: f"F = {s.fade}, G has t = {t_gap:.2f}: neither faded nor shown not to at {n} "
+                                 f"seeds"}[verdict]
+    return decided(verdict, reason, rows, fallback, _p_against(t_gap, n, -1),
+                   [(gap, 0.0, -1)] if verdict == Verdict.UNDECIDED else [])
 
 
 def persists(s: EffectSummary, baseline: EffectSummary | None = None, paired: bool = True, part: str = "",
@@ -166,29 +218,33 @@ def persists(s: EffectSummary, baseline: EffectSummary | None = None, paired: bo
         return guard
     n = s.n_seeds
     t_final = t_statistic(s.final_slopes)
-    verdicts = [_t_verdict(t_final, n)]
+    verdicts, p_against = [_t_verdict(t_final, n)], [_p_against(t_final, n)]
     rows = [_present_row(s, part, eval_set),
-            _estimate_row(part, eval_set, "E_final", s.final, f"t >= {t_critical(n):.3f}", t_final, verdicts[0])]
-    needed = [seeds_needed(s.final_slopes)]
+            _estimate_row(part, eval_set, "E_final", s.final, f"t >= {t_critical(n):.3f}", t_final, verdicts[0],
+                          p_against[0])]
+    tests = [(s.final_slopes, 0.0, 1)]
     if baseline is not None:
         if not baseline.complete:
-            return Decision(Verdict.INCONCLUSIVE, "a baseline model diverged: nothing is decided", rows)
+            return decided(Verdict.INCONCLUSIVE, "a baseline model diverged: nothing is decided", rows,
+                           Verdict.INCONCLUSIVE, math.nan)
         t_diff, diff, df = difference_t_statistic(s.final_slopes, baseline.final_slopes, paired)
         n_both = min(n, baseline.n_seeds)
         verdicts.append(_t_verdict(t_diff, n_both, df=df))
+        p_against.append(_p_against(t_diff, n_both, df=df))
         rows.append(_estimate_row(part, eval_set, f"E_final - baseline E_final ({'paired' if paired else 'Welch'})",
-                                  diff, f"t >= {t_critical(n_both, df):.3f}", t_diff, verdicts[-1]))
-        needed.append(seeds_needed(s.final_slopes - baseline.final_slopes) if paired else None)
-    verdict = (Verdict.NOT_REPRODUCED if Verdict.NOT_REPRODUCED in verdicts else
-               Verdict.INCONCLUSIVE if not s.present.present else
-               Verdict.REPRODUCED if all(v == Verdict.REPRODUCED for v in verdicts) else Verdict.UNDECIDED)
+                                  diff, f"t >= {t_critical(n_both, df):.3f}", t_diff, verdicts[-1], p_against[-1]))
+        if paired:  # seeds needed are computed for the paired test only
+            tests.append((s.final_slopes - baseline.final_slopes, 0.0, 1))
+    fallback = (Verdict.INCONCLUSIVE if not s.present.present else
+                Verdict.REPRODUCED if all(v == Verdict.REPRODUCED for v in verdicts) else Verdict.UNDECIDED)
+    verdict = Verdict.NOT_REPRODUCED if Verdict.NOT_REPRODUCED in verdicts else fallback
     reason = {Verdict.REPRODUCED: f"persists: E_final = {s.final}",
               Verdict.NOT_REPRODUCED: "shown not to persist" + (" above the baseline" if baseline else ""),
               Verdict.INCONCLUSIVE: _absent(s),
               Verdict.UNDECIDED: f"E_final = {s.final}: not decided at {n} seeds"}[verdict]
-    known = [k for k, v in zip(needed, verdicts) if v == Verdict.UNDECIDED and k is not None]
-    return Decision(verdict, reason, rows, seeds_needed=max(known) if known and verdict == Verdict.UNDECIDED
-                    else None)
+    undecided = [test for test, v in zip(tests, verdicts) if v == Verdict.UNDECIDED]
+    p = min((x for x in p_against if not math.isnan(x)), default=math.nan)  # either test may show the negation
+    return decided(verdict, reason, rows, fallback, p, undecided if verdict == Verdict.UNDECIDED else [])
 
 
 def t_rule(per_seed, threshold: float, name: str, claimed_direction: int = 1, part: str = "",
@@ -200,12 +256,13 @@ def t_rule(per_seed, threshold: float, name: str, claimed_direction: int = 1, pa
     verdict = Verdict.INCONCLUSIVE if not np.isfinite(x).all() else _t_verdict(t, len(x), claimed_direction)
     side = ">=" if claimed_direction > 0 else "<="
     rule = f"mean {side} {threshold:g}: t {side} {'' if claimed_direction > 0 else '-'}{t_critical(len(x)):.3f}"
-    estimate = mean_interval(x)
+    estimate, p_against = mean_interval(x), _p_against(t, len(x), claimed_direction)
     reason = f"{name} = {estimate} (claimed {side} {threshold:g}, t = {t:.2f}, {len(x)} seeds)"
     if verdict == Verdict.INCONCLUSIVE:
         reason = f"{name}: a model diverged (non-finite value): nothing is decided"
-    return Decision(verdict, reason, [_estimate_row(part, eval_set, name, estimate, rule, t, verdict)],
-                    seeds_needed=seeds_needed(x, threshold) if verdict == Verdict.UNDECIDED else None)
+    fallback = Verdict.UNDECIDED if verdict == Verdict.NOT_REPRODUCED else verdict
+    return decided(verdict, reason, [_estimate_row(part, eval_set, name, estimate, rule, t, verdict, p_against)],
+                   fallback, p_against, [(x, threshold, claimed_direction)] if verdict == Verdict.UNDECIDED else [])
 
 
 def ratio_row(numerator, denominator, name: str, part: str = "", eval_set: str = "test") -> Row:
@@ -229,24 +286,38 @@ def present(test: PermutationTest, name: str, part: str = "", eval_set: str = "t
     return Decision(verdict, reason, [row])
 
 
-def combine(parts: dict[str, Decision]) -> Decision:
-    """Several parts of one claim (evaluation sets, model variants): AND for REPRODUCED, OR for NOT
-    REPRODUCED (intersection-union: no correction needed); otherwise INCONCLUSIVE if a part's premise is
+def _joint(verdicts: list[Verdict]) -> Verdict:
+    """AND for REPRODUCED, any NOT REPRODUCED for NOT REPRODUCED; else INCONCLUSIVE if a part's premise is
     absent, else UNDECIDED."""
-    verdicts = [d.verdict for d in parts.values()]
-    verdict = (Verdict.REPRODUCED if all(v == Verdict.REPRODUCED for v in verdicts) else
-               Verdict.NOT_REPRODUCED if Verdict.NOT_REPRODUCED in verdicts else
-               Verdict.INCONCLUSIVE if Verdict.INCONCLUSIVE in verdicts else Verdict.UNDECIDED)
-    rows = [Row(**{**asdict(r), "part": " / ".join(x for x in (name, r.part) if x)})
-            for name, d in parts.items() for r in d.rows]
-    flat = {}
-    for name, d in parts.items():
-        flat.update({" / ".join(x for x in (name, k) if x): v for k, v in (d.part_verdicts or {"": d.verdict.value}).items()})
-    needed = [d.seeds_needed for d in parts.values() if d.verdict == Verdict.UNDECIDED and d.seeds_needed]
-    reason = "; ".join(f"{name}: {d.verdict.value} ({d.reason})" for name, d in parts.items())
+    return (Verdict.REPRODUCED if all(v == Verdict.REPRODUCED for v in verdicts) else
+            Verdict.NOT_REPRODUCED if Verdict.NOT_REPRODUCED in verdicts else
+            Verdict.INCONCLUSIVE if Verdict.INCONCLUSIVE in verdicts else Verdict.UNDECIDED)
+
+
+def _joined(*names: str) -> str:
+    return " / ".join(x for x in names if x)
+
+
+def combine(parts: dict[str, Decision]) -> Decision:
+    """Several parts of one claim (evaluation sets, model variants, tests): REPRODUCED when every part is
+    (intersection-union: no correction needed); NOT REPRODUCED when some part's test of the negation fires at
+    ALPHA / k, k being the number of such tests over all (nested) parts (Bonferroni); otherwise INCONCLUSIVE if
+    a part's premise is absent, else UNDECIDED."""
+    leaves = {name: [replace(p, name=_joined(name, p.name)) for p in d.deciding_parts()] for name, d in parts.items()}
+    flat = [p for group in leaves.values() for p in group]
+    k = sum(p.p_against is not None for p in flat)
+    level = ALPHA / max(k, 1)
+    verdict = _joint([p.at_level(level) for p in flat])
+    rows = [Row(**{**asdict(r), "part": _joined(name, r.part)}) for name, d in parts.items() for r in d.rows]
+    needed = [p.needed(level) for p in flat if p.needed is not None and p.at_level(level) == Verdict.UNDECIDED]
+    needed = [n for n in needed if n is not None]
+    corrected = {name: _joint([p.at_level(level) for p in group]) for name, group in leaves.items()}
+    reason = "; ".join(f"{name}: {corrected[name].value} ({d.reason})" for name, d in parts.items())
+    if k > 1:
+        reason += f" [NOT REPRODUCED needs p <= {ALPHA}/{k} = {level:.4g} in some part]"
     statistic = {name: d.statistic for name, d in parts.items() if d.statistic}
-    return Decision(verdict, reason, rows, flat, max(needed) if needed and verdict == Verdict.UNDECIDED else None,
-                    statistic)
+    return Decision(verdict, reason, rows, {p.name: p.at_level(level).value for p in flat},
+                    max(needed) if needed and verdict == Verdict.UNDECIDED else None, statistic, flat)
 
 
 def did_it_learn(accuracy_per_seed, chance: float, what: str = "unweighted model") -> tuple[bool, Row]:
@@ -261,38 +332,41 @@ def did_it_learn(accuracy_per_seed, chance: float, what: str = "unweighted model
 
 def requiring_learning(decision: Decision, learned: list[tuple[bool, Row]]) -> Decision:
     """``decision`` with its did-it-learn rows; INCONCLUSIVE if an unweighted model did not learn."""
-    rows = [row for _, row in learned]
+    rows = decision.rows + [row for _, row in learned]
     if all(ok for ok, _ in learned):
-        return Decision(decision.verdict, decision.reason, decision.rows + rows, decision.part_verdicts,
-                        decision.seeds_needed, decision.statistic)
+        return replace(decision, rows=rows)
     failed = "; ".join(f"{r.part and r.part + ': '}{r.statistic} {r.value:.3f} [{r.low:.3f}, {r.high:.3f}]"
                        for ok, r in learned if not ok)
-    return Decision(Verdict.INCONCLUSIVE, f"the unweighted model did not learn its task ({failed}); "
-                                          f"the measured verdict would have been {decision.verdict.value}",
-                    decision.rows + rows, decision.part_verdicts, None, decision.statistic)
+    return replace(decision, verdict=Verdict.INCONCLUSIVE, rows=rows, seeds_needed=None, parts=[],
+                   reason=f"the unweighted model did not learn its task ({failed}); the measured verdict would "
+                          f"have been {decision.verdict.value}")
 
 
-def negative_control(rule_verdict: Verdict, family: str, what: str) -> Decision:
-    """A rule applied to one sweep in null mode must not say REPRODUCED (it may at most at its ALPHA)."""
-    ok = rule_verdict != Verdict.REPRODUCED
-    verdict = Verdict.REPRODUCED if ok else Verdict.NOT_REPRODUCED
-    return Decision(verdict, f"{what}: {rule_verdict.value}",
-                    [Row(family, "null mode", what, float(not ok), rule="the rule must not say REPRODUCED",
-                         verdict=verdict.value)])
+def null_critical_count(sweeps: int, level: float) -> int:
+    """C19: the fewest hits among ``sweeps`` null sweeps at which the exact one-sided binomial test of
+    "rate <= ALPHA" has p <= ``level``."""
+    return int(stats.binom.isf(level, sweeps, ALPHA)) + 1
 
 
-def null_rate_bound(sweeps: int) -> float:
-    """C19: the largest acceptable rate over ``sweeps`` null sweeps."""
-    return ALPHA + NULL_STANDARD_ERRORS * math.sqrt(ALPHA * (1 - ALPHA) / sweeps)
+def null_power(sweeps: int, level: float, rate: float) -> float:
+    """C19's power: the probability that a rule firing at ``rate`` reaches the critical count."""
+    return float(stats.binom.sf(null_critical_count(sweeps, level) - 1, sweeps, rate))
 
 
-def null_calibration(hits: int, sweeps: int, family: str, rule: str) -> Decision:
-    """C19 for one model family and rule: the observed rate at which the rule fires on null sweeps is at most
-    ``ALPHA`` plus ``NULL_STANDARD_ERRORS`` binomial standard errors of ``ALPHA``."""
-    rate, bound = hits / sweeps, null_rate_bound(sweeps)
-    verdict = Verdict.REPRODUCED if rate <= bound else Verdict.NOT_REPRODUCED
-    se = math.sqrt(rate * (1 - rate) / sweeps)
-    row = Row(family, "null sweeps", f"rate of '{rule}' ({hits} of {sweeps})", rate, max(0.0, rate - 2 * se),
-              rate + 2 * se, f"rate <= {ALPHA} + {NULL_STANDARD_ERRORS} s.e. = {bound:.4f}", None, None, verdict.value)
-    return Decision(verdict, f"{family}, {rule}: {hits} of {sweeps} null sweeps (rate {rate:.3f}, allowed "
-                             f"{bound:.3f})", [row])
+def null_calibration(hits: int, sweeps: int, family: str, families: int) -> Decision:
+    """C19 for one model family (revision 3): the exact one-sided binomial test of H0 "present early fires at
+    a rate <= ALPHA" on ``hits`` of ``sweeps`` null sweeps; NOT REPRODUCED iff p <= NULL_RUN_LEVEL / families
+    (Bonferroni over the families), otherwise REPRODUCED."""
+    level = NULL_RUN_LEVEL / families
+    test = stats.binomtest(hits, sweeps, ALPHA, alternative="greater")
+    verdict = Verdict.NOT_REPRODUCED if test.pvalue <= level else Verdict.REPRODUCED
+    ci = test.proportion_ci(1 - 2 * ALPHA, method="exact")
+    critical = null_critical_count(sweeps, level)
+    power = ", ".join(f"{m}x alpha: {null_power(sweeps, level, m * ALPHA):.0%}" for m in NULL_POWER_MULTIPLES)
+    rows = [Row(family, "null sweeps", f"rate of 'present early' ({hits} of {sweeps}; Clopper-Pearson)",
+                hits / sweeps, float(ci.low), float(ci.high),
+                f"binomial p <= {NULL_RUN_LEVEL}/{families} = {level:.2g} (>= {critical} hits) for NOT REPRODUCED",
+                float(test.pvalue), None, verdict.value),
+            Row(family, "null sweeps", "power of this test against a rule firing at", math.nan, rule=power)]
+    return Decision(verdict, f"{family}: present early fired in {hits} of {sweeps} null sweeps (binomial p = "
+                             f"{test.pvalue:.3g}; NOT REPRODUCED needs {critical} or more)", rows)

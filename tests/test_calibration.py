@@ -1,10 +1,12 @@
-"""Calibration of every decision rule (CLAIMS.md revision 2), measured on simulated sweeps.
+"""Calibration of every decision rule (CLAIMS.md revision 3), measured on simulated sweeps.
 
-Each rule's false-positive rate is measured at the boundary of its null over 2,000 simulated sweeps
+Each rule's error rate is measured at the boundary of its null over 2,000 simulated sweeps with fixed seeds
 and must lie within ALPHA +- 3 binomial standard errors (or below ALPHA + 3 s.e. where the rule is
-conservative by construction); power checks use effects of the size the fast tier measures. The
-revision-1 rule (percentile bootstrap of the early maximum) is kept here as a negative control of
-the harness: it must fail calibration, as it did on the suite's own null sweeps.
+conservative by construction); power checks use effects of the size the fast tier measures. Rules that
+earlier revisions replaced are kept here as negative controls of the harness, and each must fail
+calibration where it did: revision 1's percentile bootstrap of the early maximum on null sweeps,
+revision 2's point condition F <= 0.25 at a true F of 0.30, and an uncorrected OR over several parts.
+Every random draw is seeded (hypothesis runs derandomized), so no outcome depends on an unseeded draw.
 
 Simulated sweeps: ratio r (checkpoints, ratios, seeds) = 0.5 + seed offset + (E(t) + seed's own slope
 deviation) * log2 w + a per-model AR(1) trajectory (each model keeps its noise over time).
@@ -22,7 +24,7 @@ from hypothesis import strategies as st
 from iwcore.stats import (ALPHA, agreement_per_seed, effect_summary, gain_present_early_test, present_at_selected_test,
                           present_early_test, t_critical, t_statistic)
 from iwcore.sweep import early_window_end, powers
-from iwcore.verdicts import Verdict, fades, persists, t_rule
+from iwcore.verdicts import Verdict, combine, fades, persists, t_rule
 
 N_SIMS = 2_000
 N_PERM_SIM = 199  # a Monte Carlo permutation test is exact for any number of permutations ((B + 1) * ALPHA = 5)
@@ -97,26 +99,72 @@ def rate(rule, make, n=N_SIMS, seed=0) -> float:
     return np.mean([rule(summarize(make(rng), seed=k)).verdict == Verdict.REPRODUCED for k in range(n)])
 
 
-def test_fades_false_positive_rate_at_half_the_peak():
-    """A true F of 0.5 is the boundary of the t part of 'fades': that part fires at ALPHA (within 3 s.e.), and
-    the whole rule, which also needs the point F <= 0.25, at most at ALPHA."""
-    rng = np.random.default_rng(0)
-    t_part = whole = 0
-    for k in range(N_SIMS):
-        s = summarize(simulate(rng, 5, faded_to(0.5), seed_slope_sd=0.01), seed=k, n_permutations=39)
-        t_part += t_statistic(s.final_slopes - 0.5 * s.peak_slopes) <= -t_critical(5)
-        whole += fades(s).verdict == Verdict.REPRODUCED
+def flat_then_faded_to(fraction: float, peak: float = 0.06) -> np.ndarray:
+    """E(t): a flat plateau at the peak over the whole early window, then down to ``fraction`` of it by the end
+    (where choosing the peak on the tested seeds would select their noise)."""
+    e = np.full(len(EPOCHS), peak)
+    late = ~WINDOW
+    e[late] = peak * (fraction + (1 - fraction) * np.linspace(0.5, 0, late.sum()))
+    return e
+
+
+IMAGE_NOISE = 0.19  # per-seed sd of the slope as a share of E_peak on the fast image sweeps (CLAIMS.md)
+PLATEAUS = {"sharp": faded_to, "flat": flat_then_faded_to}
+
+
+def fades_verdicts(plateau: str, fraction: float, seeds: int = 5, n: int = N_SIMS, seed: int = 0, rule=fades):
+    """The verdicts of ``rule`` on ``n`` simulated sweeps whose true F is ``fraction``, at the fast image
+    sweeps' noise; 39 permutations (the early effect is large, so present early holds)."""
+    rng = np.random.default_rng(seed)
+    make = PLATEAUS[plateau]
+    return [rule(summarize(simulate(rng, seeds, make(fraction), seed_slope_sd=IMAGE_NOISE * 0.06), seed=k,
+                           n_permutations=39)).verdict for k in range(n)]
+
+
+@pytest.mark.parametrize("plateau", PLATEAUS)
+def test_fades_errs_at_alpha_either_way_at_its_boundary(plateau):
+    """At a true F of 0.25, revision 3's fades says REPRODUCED and NOT REPRODUCED each at ALPHA (within 3 s.e.),
+    on a sharp early peak and on a flat early plateau."""
+    verdicts = fades_verdicts(plateau, 0.25, seed=25)
     low, high = band(ALPHA)
-    assert low <= t_part / N_SIMS <= high, f"the t part fired in {t_part} of {N_SIMS}"
-    assert whole / N_SIMS <= high
+    for wrong in (Verdict.REPRODUCED, Verdict.NOT_REPRODUCED):
+        rate = verdicts.count(wrong) / N_SIMS
+        assert low <= rate <= high, f"{plateau}: {wrong.value} in {rate:.2%} of sweeps at F = 0.25"
 
 
-def test_fades_not_reproduced_rate_when_it_fades_completely():
-    """The other side: a complete fade is shown NOT REPRODUCED at most at ALPHA."""
-    rng = np.random.default_rng(3)
-    wrong = np.mean([fades(summarize(simulate(rng, 5, faded_to(0.25), seed_slope_sd=0.01), seed=k)).verdict
-                     == Verdict.NOT_REPRODUCED for k in range(N_SIMS)])
-    assert wrong <= band(ALPHA)[1]
+def revision2_fades(s):
+    """Revision 2's fades, kept only as a negative control: the point condition F <= 0.25 with the t test of
+    b_final - 0.5 b_peak at the peak chosen on the tested seeds."""
+    halved = t_statistic(s.final_slopes - 0.5 * s.peak_slopes) <= -t_critical(s.n_seeds)
+    return type("D", (), {"verdict": Verdict.REPRODUCED if s.present.present and halved and s.fade.value <= 0.25
+                          else Verdict.UNDECIDED})
+
+
+@pytest.mark.parametrize("plateau", PLATEAUS)
+def test_fades_does_not_reproduce_above_its_boundary_where_revision_2_did(plateau):
+    """At a true F of 0.30 revision 3's fades reproduces at most at ALPHA; revision 2's point rule reproduced in
+    19-34% of such sweeps (CLAIMS.md) and must fail here (the harness can tell)."""
+    high = band(ALPHA)[1]
+    rate = fades_verdicts(plateau, 0.30, seed=30).count(Verdict.REPRODUCED) / N_SIMS
+    old = fades_verdicts(plateau, 0.30, seed=30, n=500, rule=revision2_fades).count(Verdict.REPRODUCED) / 500
+    assert rate <= high, f"{plateau}: REPRODUCED in {rate:.2%} of sweeps at F = 0.30"
+    assert old > 3 * high, f"negative control: revision 2 reproduced in only {old:.2%}"
+
+
+@pytest.mark.parametrize("k", [4, 10])
+def test_not_reproduced_over_k_parts_is_corrected(k):
+    """k parts whose statistics all sit exactly at their thresholds: the combination says NOT REPRODUCED at most
+    at ALPHA (Bonferroni at ALPHA / k); the uncorrected OR of revision 2 (1 - 0.975^k: 9.6% for 4 parts, 22% for
+    10) must fail."""
+    rng = np.random.default_rng(k)
+    corrected = uncorrected = 0
+    for _ in range(N_SIMS):
+        parts = {str(j): t_rule(rng.normal(0.0, 1.0, 5), 0.0, "x") for j in range(k)}
+        corrected += combine(parts).verdict == Verdict.NOT_REPRODUCED
+        uncorrected += any(d.verdict == Verdict.NOT_REPRODUCED for d in parts.values())
+    low, high = band(ALPHA)
+    assert low <= corrected / N_SIMS <= high, f"{corrected} of {N_SIMS}"
+    assert uncorrected / N_SIMS > 2 * high, f"negative control: the uncorrected OR fired in {uncorrected}"
 
 
 def test_persists_false_positive_rate_at_zero():
@@ -164,15 +212,22 @@ def test_agreement_statistic_is_calibrated_for_exchangeable_models():
 
 
 def test_power_on_effects_of_the_size_the_fast_tier_measures():
-    """A real early effect that fades to a tenth, and one that persists at half its peak, are mostly decided
-    at 5 seeds (fast-tier sizes: E_peak about 0.05, per-seed spread of the slope about 0.01); CLAIMS.md's
-    analysis puts 5 seeds at the edge for fades of F about 0.1 on noisy sweeps."""
-    faded = rate(fades, lambda rng: simulate(rng, 5, faded_to(0.1, 0.05), seed_slope_sd=0.01), n=300)
-    kept = rate(persists, lambda rng: simulate(rng, 5, faded_to(0.5, 0.05), seed_slope_sd=0.01), n=300)
-    assert faded >= 0.8 and kept >= 0.9, (faded, kept)
+    """At the fast image sweeps' noise (per-seed sd of the slope 0.19 E_peak), revision 3's fades decides a
+    complete fade in nearly all sweeps and a fade to a tenth in about half with 10 seeds, far more often than
+    with 5 (measured here: 51% and 19%; CLAIMS.md's audit, on its own simulated sweeps: 67-91% and 29-51%), which
+    is why the long tier has 10 seeds; an effect that persists at half its peak is decided at 5 seeds."""
+    noisy = IMAGE_NOISE * 0.05
+
+    def fade_power(fraction, seeds):
+        return rate(fades, lambda rng: simulate(rng, seeds, faded_to(fraction, 0.05), seed_slope_sd=noisy), n=300)
+
+    tenth, tenth_at_5 = fade_power(0.1, 10), fade_power(0.1, 5)
+    kept = rate(persists, lambda rng: simulate(rng, 5, faded_to(0.5, 0.05), seed_slope_sd=noisy), n=300)
+    assert fade_power(0.0, 10) >= 0.9 and tenth >= 0.4 and tenth > tenth_at_5 + 0.15 and kept >= 0.9, \
+        (tenth, tenth_at_5, kept)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30, deadline=None, derandomize=True)
 @given(st.integers(0, 2 ** 31 - 1), st.permutations(range(5)))
 def test_a_verdict_does_not_depend_on_seed_labels(seed, order):
     rng = np.random.default_rng(seed)
@@ -182,7 +237,7 @@ def test_a_verdict_does_not_depend_on_seed_labels(seed, order):
         assert a.verdict == b.verdict and a.rows[0].p == b.rows[0].p
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(st.integers(0, 2 ** 31 - 1), st.integers(0, 4), st.integers(0, 4), st.integers(0, len(EPOCHS) - 1))
 def test_a_nan_never_reproduces(seed, ratio, s, checkpoint):
     rng = np.random.default_rng(seed)
@@ -192,7 +247,7 @@ def test_a_nan_never_reproduces(seed, ratio, s, checkpoint):
         assert decision.verdict != Verdict.REPRODUCED
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=8, deadline=None, derandomize=True)
 @given(st.integers(0, 2 ** 31 - 1))
 def test_permuting_ratio_labels_of_an_effect_free_sweep_rarely_reproduces(seed):
     """Labels permuted within seeds leave an effect-free sweep effect-free; over such sweeps 'present early'

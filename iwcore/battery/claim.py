@@ -27,7 +27,7 @@ from iwcore.stats import EffectSummary, effect_summary, permutation_seed
 from iwcore.sweep import Sweep
 from iwcore.verdicts import Decision, Verdict, combine, did_it_learn, requiring_learning
 
-TIERS = ("fast", "full")
+TIERS = ("fast", "long", "full")  # also in iwcore.plugin, which must not import torch
 
 
 class Unavailable(Exception):

@@ -11,7 +11,7 @@ from iwcore.battery.claim import Context, decide_sets, with_learning
 from iwcore.battery.subject import Subject
 from iwcore.data import build_task
 from iwcore.results import SweepResult
-from iwcore.verdicts import FADES, PERSISTS, PERSISTS_OVER_BASELINE, Decision, combine, fades, persists
+from iwcore.verdicts import FADES, PERSISTS, PERSISTS_OVER_BASELINE, SEVERAL_PARTS, Decision, combine, fades, persists
 
 
 def over_subjects(parts: dict[str, Decision]) -> Decision:
@@ -37,7 +37,7 @@ def draw_effect_figures(ctx: Context, result: SweepResult, subject: Subject, tit
 
 def deciding_text(subjects) -> str:
     roles = sorted({r for s in subjects for r in s.deciding_roles})
-    return f"on the evaluation sets of role {' and '.join(roles)} (the others reported)"
+    return f"on the evaluation sets of role {' and '.join(roles)} (the others reported); {SEVERAL_PARTS}"
 
 
 def settings(changes_text: str = ""):

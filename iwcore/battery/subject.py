@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from iwcore.sweep import Sweep
 
@@ -33,7 +33,9 @@ class Subject:
     the options that depend on the run, by option dict (``{"task_options": {"data_dir": ...}}``; a pretrained
     model's folder goes in ``model_options``), or raises ``Unavailable``. ``deciding_roles``: the
     evaluation-set roles whose share decides an effect claim. ``separable``: the training data are separable by
-    the model (what "fades" claims presuppose). ``paper``: one of the paper's own subjects."""
+    the model (what "fades" claims presuppose). ``paper``: one of the paper's own subjects. ``shares``: a tier
+    that runs another tier's sweeps, named after that tier so the cache trains them once (the long tier's 2D
+    claims are the full tier's)."""
 
     name: str
     label: str
@@ -42,10 +44,12 @@ class Subject:
     deciding_roles: tuple[str, ...] = ("in_domain",)
     separable: bool = True
     paper: bool = False
+    shares: Mapping[str, str] = field(default_factory=dict)
 
     def sweep(self, tier: str, options: dict | None = None, variant: str = "", **changes) -> Sweep:
         from iwcore.battery.claim import Unavailable
 
+        tier = self.shares.get(tier, tier)
         if tier not in self.tiers:
             raise Unavailable(f"subject {self.name!r} defines no {tier} tier (it has {sorted(self.tiers)})")
         base = self.tiers[tier]
@@ -55,7 +59,7 @@ class Subject:
         return base.scaled(name=f"{tier}-{self.name}" + (f"-{variant}" if variant else ""), **changes)
 
     def describe(self, tier: str) -> str:
-        s = self.tiers[tier]
+        s = self.tiers[self.shares.get(tier, tier)]
         loss = s.loss + (f" {s.loss_options}" if s.loss_options else "")
         model = f"{s.model} {s.model_options}" if s.model_options else s.model
         return (f"{self.label}: {model} on {s.task}; loss {loss}; {s.optimizer} lr {s.lr}, "

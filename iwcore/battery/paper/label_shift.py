@@ -29,7 +29,7 @@ from iwcore.battery.claim import Claim, Context, with_learning
 from iwcore.battery.paper.images import cifar10
 from iwcore.battery.subject import Subject
 from iwcore.results import SweepResult
-from iwcore.stats import gain_present_early_test, label_shift_gain, permutation_seed
+from iwcore.stats import gain_present_early_test, held_out_peaks, label_shift_gain, permutation_seed
 from iwcore.sweep import Sweep, early_window_end
 from iwcore.verdicts import ALPHA, LABEL_SHIFT_FINAL_FRACTION, T_RULE, Decision, Row, combine, present, t_rule
 
@@ -46,6 +46,9 @@ SCALE = {
     "fast": dict(task="digits_multiclass", task_options={"train_fraction": 0.8}, rhos=(0.1, 0.5, 0.9),
                  seeds=tuple(range(5)), epochs=80),
 }
+# The long tier: the fast tier's data at 10x its epochs (above the paper's 200) with 10 seeds; the rho = 0.1 arm,
+# which weights every class alike and stays out of the gain, is not trained there (cost: 21 MLPs per seed, not 31).
+SCALE["long"] = {**SCALE["fast"], "rhos": (0.5, 0.9), "seeds": tuple(range(10)), "epochs": 800}
 
 
 def label_shift_grid(rhos, n_classes: int = N_CLASSES) -> tuple[tuple[float, ...], tuple[tuple[float, ...], ...],
@@ -62,7 +65,7 @@ def label_shift_grid(rhos, n_classes: int = N_CLASSES) -> tuple[tuple[float, ...
 def cifar_data(tier: str, options: dict) -> dict:
     """The full tier needs CIFAR-10 (and no CUDA: small MLPs, trained as one stack, though at the paper's scale
     a CPU takes days)."""
-    return {} if tier == "fast" else cifar10(options, "full-tier label-shift claims")
+    return {} if tier != "full" else cifar10(options, "full-tier label-shift claims")
 
 
 def base(tier: str) -> Sweep:
@@ -84,6 +87,12 @@ def label_shift_gains(result: SweepResult, rhos) -> tuple[np.ndarray, list[tuple
     return gain, cells
 
 
+def weighting_cells(cells) -> list[int]:
+    """The cells whose class weights differ: rho = 1/10 weights every class 0.1, the unweighted model again
+    (under the sum(w l)/sum(w) normalisation), so its gain is 0 by design and it stays out of the gain."""
+    return [i for i, (_, rho) in enumerate(cells) if not np.isclose(rho, 1 / N_CLASSES)]
+
+
 def per_rho(gain: np.ndarray, cells, rhos) -> dict[float, np.ndarray]:
     """The gain's cells grouped by rho: (checkpoints, classes) per rho (cells of one seed)."""
     return {rho: gain[:, [i for i, (_, r) in enumerate(cells) if r == rho], 0] for rho in rhos}
@@ -94,18 +103,20 @@ def gain_dissipates(ctx: Context) -> Decision:
     s = SCALE[ctx.tier]
     result = ctx.run(ctx.sweep(MLP))
     gain, cells = label_shift_gains(result, s["rhos"])
-    per_seed = gain.mean(1)  # (checkpoints, seeds): each seed's gain, averaged over every (c, rho)
+    weighting = weighting_cells(cells)
+    per_seed = gain[:, weighting].mean(1)  # (checkpoints, seeds): each seed's gain over the weighting (c, rho)
     window = result.epochs <= early_window_end(s["epochs"])
-    peak_at = int(np.argmax(np.where(window, per_seed.mean(1), -np.inf)))
+    held_out = held_out_peaks(per_seed, window)  # t_hat_-s: the early peak of the other seeds' mean gain
     _, rows, _ = label_shift_grid(s["rhos"])
-    early = gain_present_early_test(result.recall["test"][window], np.array(rows), unweighted_row=0,
-                                    seed=permutation_seed(f"{result.key}/{ctx.claim.id}"))
+    models = [0, *(1 + i for i in weighting)]  # the unweighted model and the weighting cells' models
+    early = gain_present_early_test(result.recall["test"][window][:, models], np.array(rows)[models],
+                                    unweighted_row=0, seed=permutation_seed(f"{result.key}/{ctx.claim.id}"))
     decision = combine({
         "early gain": present(early, "max early gain (permutation max-T)", n_seeds=per_seed.shape[1]),
-        "dissipates": t_rule(per_seed[-1] - LABEL_SHIFT_FINAL_FRACTION * per_seed[peak_at], 0.0,
-                             f"final gain - {LABEL_SHIFT_FINAL_FRACTION} x gain at t_hat", -1)})
-    decision.rows.append(Row("", "test", "t_hat: epoch of the largest early mean gain",
-                             float(result.epochs[peak_at])))
+        "dissipates": t_rule(per_seed[-1] - LABEL_SHIFT_FINAL_FRACTION * per_seed[held_out, np.arange(len(held_out))],
+                             0.0, f"final gain - {LABEL_SHIFT_FINAL_FRACTION} x gain at t_hat_-s", -1)})
+    decision.rows.append(Row("", "test", "t_hat_-s: median epoch of the held-out early peaks of the gain",
+                             float(np.median(result.epochs[held_out]))))
     by_rho = per_rho(gain, cells, s["rhos"])
     decision.rows += [Row(f"rho = {rho:g}", "test", "final gain, mean over classes (seed 0)", float(g[-1].mean()))
                       for rho, g in by_rho.items()]
@@ -126,12 +137,14 @@ def setting(ctx: Context) -> str:
 
 
 C15 = Claim("C15", "Multiclass label-shift correction: weighting one class by rho and the others by (1-rho)/9 improves "
-                   "the equally weighted test accuracy early; the benefit dissipates (up to 200 epochs to converge).",
+                   "the test accuracy weighted per class by the same weights early; the benefit dissipates (up to 200 epochs to converge).",
             paper="Fig 5. All CIFAR-10 classes; MLP with one hidden layer of 256 units; weighted cross-entropy, "
                   "lr 0.01; rho in {0.1, ..., 0.9}; mean and sd over the 10 weighted classes",
             decide=gain_dissipates, subjects=(MLP,), setting=setting,
             criterion=f"gain Delta(t) = weighted accuracy(IW) - weighted accuracy(unweighted), per seed the mean over "
-                      f"every (class, rho): the within-seed permutation max-T test of the early maximum of Delta has "
-                      f"p <= {ALPHA}, and Delta_final - {LABEL_SHIFT_FINAL_FRACTION} x Delta(t_hat) < 0; {T_RULE}")
+                      f"every (class, rho) with rho != 1/{N_CLASSES} (which weights every class alike: the unweighted "
+                      f"model again, left out of the gain): the within-seed permutation max-T test of the early maximum of Delta has "
+                      f"p <= {ALPHA}, and Delta_final - {LABEL_SHIFT_FINAL_FRACTION} x Delta(t_hat_-s) < 0 (t_hat_-s: the early peak "
+                      f"of the other seeds' mean gain); {T_RULE}")
 
 CLAIMS = (C15,)

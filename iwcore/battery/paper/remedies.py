@@ -17,6 +17,7 @@ import numpy as np
 from iwcore.battery.claim import Claim, Context, with_learning
 from iwcore.battery.paper import images, synthetic
 from iwcore.battery.shapes import persists_shape, settings
+from iwcore.losses import POLY_LR_FACTOR
 from iwcore.stats import mean_interval
 from iwcore.verdicts import T_RULE, Row, t_rule
 
@@ -26,8 +27,10 @@ C17 = Claim("C17", "A polynomially-tailed loss restores the effect of weighting 
                   "for v > 1, alpha = 1; on C1's and C6's settings",
             **persists_shape((synthetic.MLP, synthetic.LOGREG, images.CNN), "poly", baseline={},
                              baseline_text="the same subject with cross-entropy",
-                             changes_text="polynomially-tailed loss, alpha = 1, no regularisation",
-                             loss="poly", loss_options={"alpha": 1.0}))
+                             changes_text=f"polynomially-tailed loss, alpha = 1, no regularisation, at the subject's "
+                                          f"learning rate x log(1+e^-1) = {POLY_LR_FACTOR:.3f} (CLAIMS.md revision 3: "
+                                          f"the same gradient as cross-entropy at margins <= 1)",
+                             loss="poly", loss_options={"alpha": 1.0}, lr_factor=POLY_LR_FACTOR))
 
 IMBALANCE = 10  # training examples of the majority class per minority example (Wang et al.'s 10:1)
 # Wang et al. 2022, Table (CIFAR-10 cat/dog, 10:1, Byrd & Lipton's CNN): balanced test accuracy, mean and standard
@@ -37,15 +40,19 @@ WANG_ET_AL = {"CE, no IW": (0.605, 0.008), "CE + IW": (0.578, 0.004), "poly + IW
 # label: (sweep variant, changes, weight ratio read). The positive class is the sub-sampled minority, so IW weighs
 # it IMBALANCE times the majority (ratio IMBALANCE); w^1.5 raises that weight to the power 1.5. The
 # loss-based remedies train unweighted: they adjust for the class priors themselves (their papers' setting).
+# CLAIMS.md revision 3: the poly arms train at lr x log(1+e^-1), as in C17; LDAM scales these models' raw logits by
+# s = 1 (Cao et al.'s s = 30 multiplies normalised cosine logits, which these models do not produce).
 ARMS = {
     "CE, no IW": ("imbalanced-ce", {"weight_ratios": (1.0, float(IMBALANCE))}, 1.0),
     "CE + IW": ("imbalanced-ce", {"weight_ratios": (1.0, float(IMBALANCE))}, float(IMBALANCE)),
-    "poly + IW": ("imbalanced-poly", {"loss": "poly", "weight_ratios": (float(IMBALANCE),)}, float(IMBALANCE)),
+    "poly + IW": ("imbalanced-poly", {"loss": "poly", "weight_ratios": (float(IMBALANCE),),
+                                      "lr_factor": POLY_LR_FACTOR}, float(IMBALANCE)),
     "poly + IW, w^1.5": ("imbalanced-poly-w1.5", {"loss": "poly", "weight_ratios": (float(IMBALANCE),),
-                                                  "weight_exponent": 1.5}, float(IMBALANCE)),
+                                                  "weight_exponent": 1.5, "lr_factor": POLY_LR_FACTOR}, float(IMBALANCE)),
     "logit adjustment": ("imbalanced-logit-adjust", {"loss": "logit_adjust", "weight_ratios": (1.0,)}, 1.0),
     "VS loss": ("imbalanced-vs", {"loss": "vs", "weight_ratios": (1.0,)}, 1.0),
-    "LDAM (s = 30, the released code's scale)": ("imbalanced-ldam", {"loss": "ldam", "weight_ratios": (1.0,)}, 1.0),
+    "LDAM (s = 1 on raw logits)": ("imbalanced-ldam", {"loss": "ldam", "loss_options": {"s": 1.0},
+                                                        "weight_ratios": (1.0,)}, 1.0),
 }
 CLAIMED = ("poly + IW, w^1.5", "CE + IW")  # CLAIMS.md C20: the first beats the second
 
@@ -53,7 +60,7 @@ CLAIMED = ("poly + IW, w^1.5", "CE + IW")  # CLAIMS.md C20: the first beats the 
 def balanced_accuracies(ctx: Context) -> dict[str, np.ndarray]:
     """Final balanced test accuracy (mean recall over classes) of every arm, per seed."""
     subject, accuracy = images.CNN, {}
-    positive = subject.tiers[ctx.tier].task_options["positive"]
+    positive = ctx.sweep(subject).task_options["positive"]
     for label, (variant, changes, ratio) in ARMS.items():
         result = ctx.run(ctx.sweep(subject, variant, task_options={"subsample_class": positive,
                                                                    "subsample_factor": IMBALANCE}, **changes))

@@ -19,6 +19,7 @@ from iwcore.verdicts import SVM_COSINE_MIN, combine, t_rule
 
 PAPER_2D = ("512 positives from a truncated 2D normal, negatives rotated and translated; minibatch SGD, batch 8, "
             "10,000 epochs, lr 1/sigma_max(X) (~0.045)")
+# The long tier runs the full tier's 2D sweeps (Subject.shares: the same sweeps, trained once through the cache).
 SCALE = {
     "full": dict(n_per_class=512, n_test=256, epochs=10_000, seeds=tuple(range(9)), ratios=powers(2, 8)),
     "fast": dict(n_per_class=64, n_test=128, epochs=1_000, seeds=tuple(range(5)), ratios=powers(4, 4)),
@@ -39,7 +40,7 @@ def subject_2d(model: str, task: str = "separable_2d") -> Subject:
     name = model if task == "separable_2d" else f"{task}-{model}"
     return Subject(name=f"2d-{name}", label=MODELS[model] + ("" if task == "separable_2d" else f", {task}"),
                    tiers={t: base(t) for t in SCALE}, deciding_roles=DECIDING_2D, separable=task == "separable_2d",
-                   paper=True)
+                   paper=True, shares={"long": "full"})
 
 
 MLP, LOGREG = subject_2d("mlp"), subject_2d("logreg")
