@@ -3,8 +3,9 @@ run records.
 
 Registered as a ``pytest11`` entry point (``iwcore.plugin``), so pytest knows its options while it
 parses the command line, in both forms (``--cache-dir DIR`` and ``--cache-dir=DIR``) and from any
-folder; from a checkout that is not installed, ``pytest -p iwcore.plugin`` (or the root
-``conftest.py``) loads it.
+folder; a path given in the first form leaves pytest's rootdir and config file where they are
+(``iwcore.rootdir``). From a checkout that is not installed, ``pytest -p iwcore.plugin`` loads it (the root
+``conftest.py`` does too, but too late to keep the rootdir).
 
 Options (group *iwclaims*): ``--device auto|cpu|cuda``, ``--base-seed N`` (shifts every seed of every
 sweep), ``--cache-dir``, ``--report-dir``, ``--data-dir``, ``--download``, ``--allow-cpu``,
@@ -35,7 +36,7 @@ from pathlib import Path
 
 import pytest
 
-from iwcore import progress
+from iwcore import progress, rootdir
 from iwcore.report import DEFAULT_REPORT_DIR, gather, now, set_current_run_id, write_run
 from iwcore.runinfo import code_version, environment, git_info, new_run_id
 
@@ -70,6 +71,12 @@ def pytest_addoption(parser):
                          "(default: a new single-machine cluster)")
     group.addoption("--shard-models", default="0", metavar="N",
                     help="models per shard of a sweep, rounded down to whole seeds (default: from the device's memory)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config, args, parser):
+    """Undo the rootdir that pytest guessed, before plugins loaded, from a path given as ``--opt PATH``."""
+    rootdir.restore(early_config, args, parser)
 
 
 # ---------------------------------------------------------------------------------------------
