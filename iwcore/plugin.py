@@ -88,7 +88,7 @@ class _Test:
     nodeid: str
     claim: str
     tier: str | None
-    outcome: str = "passed"
+    outcome: str = "interrupted"  # until its call (or a failed or skipped setup) reports: the run stopped first
     reason: str = ""
     duration_s: float = 0.0
     properties: dict = field(default_factory=dict)
@@ -573,6 +573,7 @@ def _run_records(config, state: _State, exitstatus) -> list[tuple[Path, dict]]:
         by_tier.setdefault(tier_dir.parent.name, [])
     common = {"run_id": state.run_id, "started_at": state.started_at, "finished_at": now(),
               "wall_time_s": time.time() - state.started, "exit_status": int(exitstatus),
+              "interrupted": exitstatus == pytest.ExitCode.INTERRUPTED,
               "command": shlex.join(["pytest", *config.invocation_params.args]), "options": _options(config),
               "base_seed": config.getoption("base_seed"), "git": git_info(config.rootpath),
               "code_version": code_version(), "environment": environment()}
@@ -592,6 +593,9 @@ def _run_records(config, state: _State, exitstatus) -> list[tuple[Path, dict]]:
             elif test.outcome in ("skipped",):
                 not_decided.append({"id": test.claim, "nodeid": test.nodeid, "outcome": test.outcome,
                                     "reason": test.reason})
+            elif test.outcome == "interrupted":
+                problems.append(f"{test.claim} ({test.nodeid}) was interrupted: the run stopped while it ran, "
+                                f"before its verdict")
             else:
                 problems.append(f"{test.claim} ({test.nodeid}) ran ({test.outcome}) but left no record of this run "
                                 f"under {report_dir / tier / 'results'}")
