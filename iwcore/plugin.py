@@ -3,8 +3,9 @@ run records.
 
 Registered as a ``pytest11`` entry point (``iwcore.plugin``), so pytest knows its options while it
 parses the command line, in both forms (``--cache-dir DIR`` and ``--cache-dir=DIR``) and from any
-folder; from a checkout that is not installed, ``pytest -p iwcore.plugin`` (or the root
-``conftest.py``) loads it.
+folder; a path given in the first form leaves pytest's rootdir and config file where they are
+(``iwcore.rootdir``). From a checkout that is not installed, ``pytest -p iwcore.plugin`` loads it (the root
+``conftest.py`` does too, but too late to keep the rootdir).
 
 Options (group *iwclaims*): ``--device auto|cpu|cuda``, ``--base-seed N`` (shifts every seed of every
 sweep), ``--cache-dir``, ``--report-dir``, ``--data-dir``, ``--download``, ``--allow-cpu``,
@@ -35,7 +36,7 @@ from pathlib import Path
 
 import pytest
 
-from iwcore import progress
+from iwcore import progress, rootdir
 from iwcore.report import DEFAULT_REPORT_DIR, gather, now, set_current_run_id, write_run
 from iwcore.runinfo import code_version, environment, git_info, new_run_id
 
@@ -72,6 +73,12 @@ def pytest_addoption(parser):
                     help="models per shard of a sweep, rounded down to whole seeds (default: from the device's memory)")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config, args, parser):
+    """Undo the rootdir that pytest guessed, before plugins loaded, from a path given as ``--opt PATH``."""
+    rootdir.restore(early_config, args, parser)
+
+
 # ---------------------------------------------------------------------------------------------
 # State of one pytest process
 
@@ -81,7 +88,7 @@ class _Test:
     nodeid: str
     claim: str
     tier: str | None
-    outcome: str = "passed"
+    outcome: str = "interrupted"  # until its call (or a failed or skipped setup) reports: the run stopped first
     reason: str = ""
     duration_s: float = 0.0
     properties: dict = field(default_factory=dict)
@@ -566,6 +573,7 @@ def _run_records(config, state: _State, exitstatus) -> list[tuple[Path, dict]]:
         by_tier.setdefault(tier_dir.parent.name, [])
     common = {"run_id": state.run_id, "started_at": state.started_at, "finished_at": now(),
               "wall_time_s": time.time() - state.started, "exit_status": int(exitstatus),
+              "interrupted": exitstatus == pytest.ExitCode.INTERRUPTED,
               "command": shlex.join(["pytest", *config.invocation_params.args]), "options": _options(config),
               "base_seed": config.getoption("base_seed"), "git": git_info(config.rootpath),
               "code_version": code_version(), "environment": environment()}
@@ -585,6 +593,9 @@ def _run_records(config, state: _State, exitstatus) -> list[tuple[Path, dict]]:
             elif test.outcome in ("skipped",):
                 not_decided.append({"id": test.claim, "nodeid": test.nodeid, "outcome": test.outcome,
                                     "reason": test.reason})
+            elif test.outcome == "interrupted":
+                problems.append(f"{test.claim} ({test.nodeid}) was interrupted: the run stopped while it ran, "
+                                f"before its verdict")
             else:
                 problems.append(f"{test.claim} ({test.nodeid}) ran ({test.outcome}) but left no record of this run "
                                 f"under {report_dir / tier / 'results'}")

@@ -414,6 +414,8 @@ def run_header(doc: dict) -> list[tuple[str, str]]:
              ("Code version", str(doc.get("code_version") or "—")), ("Environment", env_text or "—")]
     if doc.get("wall_time_s") is not None:
         items.insert(3, ("Wall time", _secs(doc["wall_time_s"])))
+    if doc.get("interrupted"):  # the run record's flag (iwcore/plugin.py): the run was stopped before its end
+        items.insert(1, ("Status", "interrupted: claims that had not finished have no verdict in this run"))
     return items
 
 
