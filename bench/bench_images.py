@@ -5,8 +5,9 @@ test, other-digit and validation sets plus 1,000 noise images, 1,580 evaluation 
 width 1/8, 10 seeds x 5 weight ratios = 50 models. Generic: ``VmapStack`` (vmap of the models) and evaluation in one
 chunk per set, the code before the fast path; fast: ``GroupedConvStack`` and cache-sized evaluation chunks
 (``training.EVAL_CPU_INPUT``), chosen automatically. Both train the same sweep in one process on one torch thread,
-alternated ``--repeats`` times (the best kept, as other jobs share the machine): training time per epoch (epochs
-without a checkpoint) and evaluation time per checkpoint. Also: the machine's conv peak (the best of a few large
+alternated ``--repeats`` times: training time per epoch (the median over epochs without a checkpoint) and evaluation
+time per checkpoint, both in CPU time of the process (other jobs share this machine's 2 cores, which stretches wall
+times several-fold at random), the best of the repeats. Also: the machine's conv peak (the best of a few large
 fp32 conv2d calls on the same threads), the share of it the step reaches (FLOPs of a model step counted by
 ``torch.utils.flop_counter`` on one model, forward and backward), how far the two paths' results differ after the
 run, and the projected time of a 1,000-epoch sweep (training plus ``default_schedule(1000)``'s checkpoints). Usage:
@@ -43,19 +44,26 @@ def long_sweep(model: str, options: dict, epochs: int) -> Sweep:
                  seeds=tuple(range(10)), epochs=epochs, batch_size=16, lr=0.1, checkpoints=(epochs,))
 
 
+class _CpuClock(_EpochClock):
+    """An ``_EpochClock`` in CPU time of the process."""
+
+    def update(self, n=1):
+        self.ends.append(time.process_time())
+
+
 def timed_run(sweep: Sweep, fast: bool):
     """(seconds per epoch without a checkpoint, seconds per checkpoint evaluation, result) of one training run."""
     clocks, evals = [], []
     supports, cpu_input, evaluate = GroupedConvStack.supports, training.EVAL_CPU_INPUT, training._evaluate
 
     def clock(*args, **kwargs):
-        clocks.append(_EpochClock())
+        clocks.append(_CpuClock())
         return clocks[-1]
 
     def timed_evaluate(*args, **kwargs):
-        start = time.perf_counter()
+        start = time.process_time()
         evaluate(*args, **kwargs)
-        evals.append(time.perf_counter() - start)
+        evals.append(time.process_time() - start)
 
     if not fast:
         GroupedConvStack.supports = classmethod(lambda cls, model: False)
@@ -79,16 +87,16 @@ def flops_per_image(model: str, options: dict, batch: int = 16) -> float:
 
 
 def conv_peak_gflops(repeats: int = 5) -> float:
-    """Best GFLOP/s of large fp32 3x3 convolutions (channels-last, the faster layout here)."""
+    """Best GFLOP/s (per CPU second) of large fp32 3x3 convolutions (channels-last, the faster layout here)."""
     best = 0.0
     for n, c, size in ((32, 64, 32), (16, 128, 16)):
         x = torch.randn(n, c, size, size).contiguous(memory_format=torch.channels_last)
         w = torch.randn(c, c, 3, 3)
         F.conv2d(x, w, padding=1)
         for _ in range(repeats):
-            start = time.perf_counter()
+            start = time.process_time()
             F.conv2d(x, w, padding=1)
-            best = max(best, 2 * n * c * c * 9 * size * size / (time.perf_counter() - start) / 1e9)
+            best = max(best, 2 * n * c * c * 9 * size * size / (time.process_time() - start) / 1e9)
     return best
 
 

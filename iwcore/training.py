@@ -44,8 +44,8 @@ PARAM_TRACE_LIMIT = 1024  # models with at most this many parameters have them k
 EVAL_CHUNK = 4096  # most examples per evaluation forward pass ...
 EVAL_STACKED_INPUT = 2 ** 24  # ... and at most this many input elements over all models (bounds memory for big stacks)
 # ... and on a CPU at most this many input elements per model, so that a chunk's feature maps stay in cache (the
-# digits CNNs evaluate 2-3x faster in chunks of 128 images than of 1,000; 2D points keep EVAL_CHUNK). Not a bound
-# over all models: a model's chunks, and so its results, do not depend on its stack's size.
+# digits CNNs evaluate 2-3x faster in chunks of 128 images than of 1,000; 2D points keep EVAL_CHUNK). Per model, not
+# over all models, so that (below EVAL_STACKED_INPUT's bound) a model's chunks do not depend on its stack's size.
 EVAL_CPU_INPUT = 2 ** 13
 SAVE_EVERY_S = 10.0  # progress is saved at least this often ...
 SAVE_COST_SHARE = 0.1  # ... unless saving would take more than this share of the training time
