@@ -43,6 +43,10 @@ from iwcore.sweep import INVERSE_SIGMA_MAX, Sweep, sample_seed
 PARAM_TRACE_LIMIT = 1024  # models with at most this many parameters have them kept at every checkpoint
 EVAL_CHUNK = 4096  # most examples per evaluation forward pass ...
 EVAL_STACKED_INPUT = 2 ** 24  # ... and at most this many input elements over all models (bounds memory for big stacks)
+# ... and on a CPU at most this many input elements per model, so that a chunk's feature maps stay in cache (the
+# digits CNNs evaluate 2-3x faster in chunks of 128 images than of 1,000; 2D points keep EVAL_CHUNK). Per model, not
+# over all models, so that (below EVAL_STACKED_INPUT's bound) a model's chunks do not depend on its stack's size.
+EVAL_CPU_INPUT = 2 ** 13
 SAVE_EVERY_S = 10.0  # progress is saved at least this often ...
 SAVE_COST_SHARE = 0.1  # ... unless saving would take more than this share of the training time
 
@@ -316,7 +320,8 @@ def _evaluate(stacked, task, recorder, ckpt, snapshot, row_idx, seed_pos, sweep,
     stacked.train(False)
     c = task.num_classes
     for name, ev in task.eval_sets.items():
-        chunk = max(1, min(EVAL_CHUNK, EVAL_STACKED_INPUT // (stacked.n_models * ev.x[0].numel())))
+        chunk = max(1, min(EVAL_CHUNK, EVAL_STACKED_INPUT // (stacked.n_models * ev.x[0].numel()),
+                           EVAL_CPU_INPUT // ev.x[0].numel() if device.type == "cpu" else EVAL_CHUNK))
         with _autocast(sweep, device):
             logits = torch.cat([stacked.forward(ev.x[i:i + chunk], shared_input=True).float()
                                 for i in range(0, len(ev.x), chunk)], 1)

@@ -4,7 +4,11 @@ together in one stack equal the same models trained one by one, on CPU at small 
 import numpy as np
 import pytest
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
 
+from iwcore.models import build_model
+from iwcore.stacking import GroupedConvStack, VmapStack, stack
 from iwcore.sweep import Sweep
 from iwcore.training import train_sweep
 
@@ -55,3 +59,48 @@ def test_bf16_precision_is_a_cuda_option():
         train(digits("cnn", precision="bf16"))
     with pytest.raises(ValueError, match="unknown precision"):
         digits("cnn", precision="fp16")
+
+
+@pytest.mark.parametrize("model,options", [("cnn", {}), ("resnet", {"batch_norm": True}),
+                                           ("resnet", {"batch_norm": False})])
+def test_grouped_convolutions_agree_with_the_generic_vmap_path(model, options):
+    """The fast path (chosen for these models) gives the generic path's logits, gradients and batch-norm running
+    statistics up to round-off, in training (each model its own minibatch) and in evaluation (one shared input)."""
+    models = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        models.append(build_model(model, (1, 8, 8), 2, width=0.125, init="he", **options))
+        for bn in (m for m in models[-1].modules() if isinstance(m, nn.BatchNorm2d)):
+            bn.running_var.uniform_(0.5, 2.0)  # running statistics that differ from model to model
+    fast, generic = stack(models), VmapStack(models)
+    assert type(fast) is GroupedConvStack
+    x, y = torch.rand(3, 16, 1, 8, 8), torch.randint(0, 2, (3, 16)).float()
+    logits = {}
+    for path in (fast, generic):
+        logits[path] = path.forward(x)
+        F.binary_cross_entropy_with_logits(logits[path], y, reduction="sum").backward()
+    torch.testing.assert_close(logits[fast], logits[generic], rtol=1e-5, atol=1e-5)
+    for key, p in generic.params.items():
+        torch.testing.assert_close(fast.params[key].grad, p.grad, rtol=1e-4, atol=1e-5, msg=key)
+    for key, b in generic.buffers.items():
+        torch.testing.assert_close(fast.buffers[key], b, rtol=1e-5, atol=1e-6, msg=key)
+    shared = torch.rand(20, 1, 8, 8)
+    for path in (fast, generic):
+        path.train(False)
+    with torch.no_grad():
+        torch.testing.assert_close(fast.forward(shared, shared_input=True), generic.forward(shared, shared_input=True),
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_models_outside_the_fast_path_stay_on_vmap():
+    """Dropout (a stack's masks are vmap's), a dense layer on feature maps or before the first convolution, or
+    batch norm without running statistics keep the generic path."""
+    dropout = build_model("cnn", (1, 8, 8), 2, width=0.125, dropout=0.5)
+    dense_on_maps = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.Linear(8, 8), nn.Flatten(), nn.Linear(128, 1))
+    dense_first = nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 2, 3))
+    batch_statistics = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2, track_running_stats=False), nn.Flatten(),
+                                     nn.Linear(72, 1))
+    running_statistics = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(72, 1))
+    assert type(stack([running_statistics] * 2)) is GroupedConvStack
+    for model in (dropout, dense_on_maps, dense_first, batch_statistics):
+        assert type(stack([model, model])) is VmapStack
