@@ -8,9 +8,10 @@ the findings its subjects declare (``Subject.expected``; the paper's are ``iwcor
 outcome (``conclude``).
 
 The pytest outcome follows the verdict (CLAIMS.md revision 2): REPRODUCED passes. A (claim, tier) declared
-as a finding is a strict expected failure for exactly the verdicts it lists: a REPRODUCED it does not list
-passes, which the strict xfail turns into a failure (XPASS(strict)); any other verdict raises
-``VerdictMismatch`` (not an AssertionError, so a strict xfail cannot swallow it), and so does a crash.
+as a finding is a strict expected failure for exactly the verdicts it lists (REPRODUCED among them: not
+decidable at that scale); a REPRODUCED it does not list passes, which the strict xfail turns into a failure
+(XPASS(strict)); any other verdict raises ``VerdictMismatch`` (not an AssertionError, so a strict xfail cannot
+swallow it), and so does a crash.
 """
 
 from __future__ import annotations
@@ -214,18 +215,19 @@ def record(ctx: Context, decision: Decision, properties: list) -> ClaimRecord:
 
 
 def conclude(claim: Claim, tier: str, decision: Decision) -> None:
-    """Pass on REPRODUCED (an XPASS(strict) where a finding is declared without it); AssertionError for a
-    non-REPRODUCED verdict, which the strict xfail of a declared finding expects; ``VerdictMismatch`` for a
-    verdict outside that finding."""
+    """Pass on REPRODUCED; AssertionError for a declared verdict, which the strict xfail of its finding expects;
+    ``VerdictMismatch`` for any other verdict, except REPRODUCED, which passes (the strict xfail makes it an
+    XPASS(strict) failure)."""
     expected = claim.expected(tier)
     summary = f"{claim.record_id} ({tier}) {decision.verdict.value}: {decision.reason}"
-    if expected is None or decision.verdict == Verdict.REPRODUCED:
+    if expected is None:
         assert decision.verdict == Verdict.REPRODUCED, summary
         return
-    if decision.verdict not in expected.verdicts:
+    if decision.verdict in expected.verdicts:
+        raise AssertionError(f"expected finding: {summary}")
+    if decision.verdict != Verdict.REPRODUCED:
         raise VerdictMismatch(f"{summary}; declared finding at this tier: "
                               f"{sorted(v.value for v in expected.verdicts)} ({expected.reason})")
-    raise AssertionError(f"expected finding: {summary}")
 
 
 def run_claim(ctx: Context, properties: list | None = None) -> Decision:
