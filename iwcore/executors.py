@@ -162,8 +162,8 @@ class RayExecutor:
         share = self.gpu_share(jobs[0].shard.sweep, device) if jobs else 0.0
         parts = own_parts(jobs[0].shard.sweep) if jobs else {}
         for fn in parts.values():  # a user's code: by value, unless installed where the workers have it too
-            package = sys.modules[fn.__module__.partition(".")[0]]
-            if not installed(package):
+            package = sys.modules.get(fn.__module__.partition(".")[0])  # None: cloudpickle sends it by value
+            if package is not None and not installed(package):
                 self.ray.cloudpickle.register_pickle_by_value(package)
         pending = {self._remote.options(num_cpus=1, num_gpus=gpu_request(job.shard, share), max_retries=RAY_RETRIES,
                                         name=f"{job.shard.sweep.name}[{job.shard.label}]")

@@ -198,7 +198,7 @@ def test_a_selector_that_names_no_case_is_a_usage_error_naming_ids_and_subjects(
     project.makepyfile(test_subjects=SUBJECT_CASES)
     result = run(project, "--claim", "C7@other,@nobody")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert ("--claim C7@other,@nobody: no collected test has that claim(id) marker (collected claims: C1, C6@my-mlp, "
+    assert ("--claim @nobody,C7@other: no collected test has that claim(id) marker (collected claims: C1, C6@my-mlp, "
             "C6@other+my-mlp, C7@my-mlp, C10, C11; subjects: my-mlp, other+my-mlp)") in result.stderr.str()
 
 

@@ -35,7 +35,7 @@ RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": 
 os.environ.update(RAY_ENV)
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'iwclaims[ray]')")
 
-from iwcore.executors import RayExecutor  # noqa: E402
+from iwcore.executors import RayExecutor, installed  # noqa: E402
 
 CPU = torch.device("cpu")
 PORT_OPTIONS = ("--port", "--ray-client-server-port", "--dashboard-port", "--dashboard-agent-listen-port",
@@ -210,11 +210,12 @@ def test_a_users_own_model_and_loss_train_on_workers_that_cannot_import_them(clu
     for name, text in OWN_PACKAGE.items():
         (package / name).write_text(text)
     monkeypatch.syspath_prepend(str(package.parent))
-    from iw_ray_own import SUBJECT
+    import iw_ray_own
 
+    assert installed(torch) and not installed(iw_ray_own)  # what the executor sends by value
     import_spec = ray.remote(lambda: __import__("importlib.util").util.find_spec("iw_ray_own"))
     assert ray.get(import_spec.remote()) is None  # the workers cannot import the package
-    sweep = SUBJECT.sweep("fast")
+    sweep = iw_ray_own.SUBJECT.sweep("fast")
     distributed = SweepCache(tmp_path / "ray", show_progress=False).run(sweep, CPU, RayExecutor(cluster))
     local = SweepCache(tmp_path / "local", show_progress=False).run(sweep, CPU)
     assert distributed.meta["shards"] == len(sweep.seeds) and distributed.key == local.key
