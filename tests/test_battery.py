@@ -58,7 +58,8 @@ def test_declared_findings_become_strict_xfails_for_exactly_their_verdicts():
 def test_a_subject_declares_its_own_expected_verdicts():
     subject = USER.declaring({"C14": "INCONCLUSIVE", ("C17", "fast"): {"UNDECIDED", "NOT REPRODUCED"}})
     claims = {c.id: c for c in claims_for(subject)}
-    assert claims["C14"].expected("fast") == Expected(frozenset({Verdict.INCONCLUSIVE}), "declared by the subject user-mlp")
+    assert claims["C14"].expected("fast") == Expected(frozenset({Verdict.INCONCLUSIVE}),
+                                                      "declared by the subject user-mlp")
     assert claims["C17"].expected("fast").verdicts == {Verdict.UNDECIDED, Verdict.NOT_REPRODUCED}
     assert claims["C6"].expected("fast") is None
     by_case = {p.id: p for p in cases(USER, ["fast"], expected={"C14": "INCONCLUSIVE"})}  # parametrize's argument

@@ -66,7 +66,8 @@ class Subject:
         from iwcore.battery.paper import CLAIMS
 
         if not isinstance(expected, Mapping):
-            raise TypeError(f"expected= maps claim ids to verdicts, e.g. {{'C14': {{'INCONCLUSIVE'}}}}; got {expected!r}")
+            raise TypeError(f"expected= maps claim ids to verdicts, e.g. {{'C14': {{'INCONCLUSIVE'}}}}; "
+                            f"got {expected!r}")
         out = {}
         for key, value in expected.items():
             if isinstance(key, str):
