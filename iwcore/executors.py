@@ -13,19 +13,24 @@ each result as it comes back, so the executors never touch the cache.
   estimated memory (a fraction of a GPU for a small stack) and Ray's retries for lost workers. Results
   come back to the driver (no shared file system needed). A worker that sees the shard's progress
   file's folder (a cache directory shared with the driver, or a worker on the driver's machine) saves
-  progress there, so a retried shard resumes within itself.
+  progress there, so a retried shard resumes within itself. A user's own model, task or loss
+  (``Subject.create`` with callables) goes with each task: the packages that define them, unless installed,
+  are pickled by value, so the workers need neither their files nor an import of them.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import sys
+import sysconfig
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from iwcore.parts import own_parts, register_parts
 from iwcore.results import SweepResult
 from iwcore.shards import SHARD_MEMORY_SHARE, Shard, gpu_seeds_per_shard, model_bytes, seeds_for
 from iwcore.sweep import Sweep
@@ -78,13 +83,24 @@ def gpu_request(shard: Shard, share: float) -> float:
     return min(1.0, math.ceil(stack * share * GPU_STEPS) / GPU_STEPS)
 
 
-def train_shard(sweep: Sweep, device_type: str, progress_file: str) -> SweepResult:
-    """A Ray task: train one shard on this worker (its GPU is ``cuda``: Ray sets CUDA_VISIBLE_DEVICES).
-    Progress goes to ``progress_file`` when its folder is visible here."""
+def train_shard(sweep: Sweep, device_type: str, progress_file: str, parts: dict) -> SweepResult:
+    """A Ray task: train one shard on this worker (its GPU is ``cuda``: Ray sets CUDA_VISIBLE_DEVICES), with
+    ``parts`` (a user's own model, task or loss, ``own_parts``) registered first. Progress goes to
+    ``progress_file`` when its folder is visible here."""
+    register_parts(parts)
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
     path = Path(progress_file)
     return train_sweep(sweep, torch.device(device_type), progress_file=path if path.parent.is_dir() else None,
                        show_progress=False, say=print)
+
+
+INSTALLED = tuple({Path(sysconfig.get_paths()[k]).resolve() for k in ("stdlib", "platstdlib", "purelib", "platlib")})
+
+
+def installed(module) -> bool:
+    """Whether ``module`` lives where installed packages do (so every node of a cluster has it, like iwcore)."""
+    places = [module.__file__] if getattr(module, "__file__", None) else list(getattr(module, "__path__", []))
+    return bool(places) and all(any(Path(p).resolve().is_relative_to(root) for root in INSTALLED) for p in places)
 
 
 def _gpu_bytes() -> int:
@@ -144,9 +160,14 @@ class RayExecutor:
         yield each result as it arrives. (``bar`` is unused: the cache reports each shard as it arrives.)"""
         jobs = list(jobs)
         share = self.gpu_share(jobs[0].shard.sweep, device) if jobs else 0.0
+        parts = own_parts(jobs[0].shard.sweep) if jobs else {}
+        for fn in parts.values():  # a user's code: by value, unless installed where the workers have it too
+            package = sys.modules.get(fn.__module__.partition(".")[0])  # None: cloudpickle sends it by value
+            if package is not None and not installed(package):
+                self.ray.cloudpickle.register_pickle_by_value(package)
         pending = {self._remote.options(num_cpus=1, num_gpus=gpu_request(job.shard, share), max_retries=RAY_RETRIES,
                                         name=f"{job.shard.sweep.name}[{job.shard.label}]")
-                   .remote(job.shard.sweep, device.type, str(job.progress_file)): job for job in jobs}
+                   .remote(job.shard.sweep, device.type, str(job.progress_file), parts): job for job in jobs}
         while pending:
             ready, _ = self.ray.wait(list(pending), num_returns=1)
             job = pending.pop(ready[0])

@@ -144,14 +144,16 @@ _REGISTRY: dict[str, LossEntry] = {}
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
-def register_loss(name: str, fn: Callable[..., torch.Tensor], neutral: dict | None) -> LossEntry:
+def register_loss(name: str, fn: Callable[..., torch.Tensor], neutral: dict | None,
+                  replace: bool = False) -> LossEntry:
     """Add a loss to the registry so that sweeps can name it. ``fn(logits, y, class_counts, **options)``
     returns the per-example loss (see the module docstring); every option must have a default. Define
-    ``fn`` in a source file: the cache key hashes its source."""
+    ``fn`` in a source file: the cache key hashes its source. ``replace``: a newer definition of a registered
+    loss (a reloaded module, or a user's loss sent to a Ray worker again) takes the name over."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValueError(f"a loss name is lower-case letters, digits and underscores, starting with a letter; "
                          f"got {name!r}")
-    if name in _REGISTRY:
+    if name in _REGISTRY and not replace:
         raise ValueError(f"a loss named {name!r} is already registered")
     if not callable(fn):
         raise ValueError(f"loss {name!r}: {fn!r} is not callable")

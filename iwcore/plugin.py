@@ -9,8 +9,8 @@ folder; a path given in the first form leaves pytest's rootdir and config file w
 
 Options (group *iwclaims*): ``--device auto|cpu|cuda``, ``--base-seed N`` (shifts every seed of every
 sweep), ``--cache-dir``, ``--report-dir``, ``--data-dir``, ``--download``, ``--allow-cpu``,
-``--bert-model``, ``--no-progress``, ``--claim C1[,C6...]`` (the tests whose ``claim(id)`` marker has
-one of these exact ids), ``--executor inprocess|xdist|ray`` (where shards train, see
+``--bert-model``, ``--no-progress``, ``--claim C6[,C6@subject,@subject...]`` (the tests whose ``claim(id)``
+marker these select, ``iwcore.selection``), ``--executor inprocess|xdist|ray`` (where shards train, see
 ``iwcore.executors``; default xdist under pytest-xdist workers, else inprocess), ``--ray-address``,
 ``--shard-models N``. Bad values (``--device cuda`` without CUDA, a negative ``--base-seed``, a
 ``--data-dir`` that is missing, empty or incomplete, an unknown claim id, ``--executor ray`` without
@@ -25,7 +25,6 @@ imported by the fixtures that train (and by ``--device cuda``'s check).
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import sys
 import threading
@@ -36,11 +35,10 @@ from pathlib import Path
 
 import pytest
 
-from iwcore import progress, rootdir
+from iwcore import progress, rootdir, selection
 from iwcore.report import DEFAULT_REPORT_DIR, gather, now, set_current_run_id, write_run
 from iwcore.runinfo import code_version, environment, git_info, new_run_id
 
-CLAIM_ID = re.compile(r"^C\d+$")
 TIERS = ("fast", "long", "full")  # iwcore.battery.claim.TIERS (not imported: it loads torch)
 STATE = pytest.StashKey["_State"]()
 OPTION_NAMES = ("device", "base_seed", "cache_dir", "report_dir", "data_dir", "download", "allow_cpu", "bert_model",
@@ -61,8 +59,9 @@ def pytest_addoption(parser):
     group.addoption("--allow-cpu", action="store_true", help="run full-tier image/text claims without CUDA")
     group.addoption("--bert-model", default="bert-base-uncased", help="name or local folder of the BERT model (C16)")
     group.addoption("--no-progress", action="store_true", help="do not show training progress")
-    group.addoption("--claim", action="append", default=[], metavar="C1[,C6...]",
-                    help="run only the tests of these claims (exact ids of the claim(id) marker)")
+    group.addoption("--claim", action="append", default=[], metavar="C6[,C6@subject,@subject...]",
+                    help="run only these claims' tests: a claim (C6), a claim about a subject (C6@subject, "
+                         "optionally with its tier: C6@subject-fast) or every claim of a subject (@subject)")
     group.addoption("--executor", default=None, choices=EXECUTORS,
                     help="where sweep shards train: in the test's process, in pytest-xdist workers pinned to one "
                          "GPU each, or as Ray tasks (default: xdist under -n N, else inprocess)")
@@ -125,14 +124,6 @@ def _state(config) -> _State:
 # Configuration and usage errors
 
 
-def _claim_ids(values) -> set[str]:
-    ids = {part.strip() for value in values for part in str(value).split(",") if part.strip()}
-    bad = sorted(i for i in ids if not CLAIM_ID.match(i))
-    if bad:
-        raise pytest.UsageError(f"--claim {','.join(bad)}: claim ids look like C1, C12 (comma-separated)")
-    return ids
-
-
 def _xdist_workers(config) -> bool:
     """Whether this run starts pytest-xdist workers (``-n`` other than 0)."""
     return config.getoption("numprocesses", None) not in (None, 0, "0")
@@ -160,7 +151,10 @@ def _check_options(config) -> None:
     if base_seed < 0:
         raise pytest.UsageError(f"--base-seed {raw}: expected a non-negative integer (seeds must be >= 0)")
     config.option.base_seed = base_seed
-    config.option.claim = sorted(_claim_ids(config.getoption("claim")), key=lambda c: int(c[1:]))
+    try:
+        config.option.claim = selection.parse(config.getoption("claim"))
+    except ValueError as err:
+        raise pytest.UsageError(str(err)) from None
     raw = str(config.getoption("shard_models"))
     if not raw.isdigit():
         raise pytest.UsageError(f"--shard-models {raw}: expected a number of models per shard (0: from the device)")
@@ -312,12 +306,11 @@ def pytest_collection_modifyitems(session, config, items):
     wanted = _state(config).claims
     if not wanted:
         return
-    present = {_claim_of(item) for item in items}
-    unknown = sorted(wanted - present)
+    present = [(_claim_of(item), _tier_of(item)) for item in items]
+    collected = [(claim, tier) for claim, tier in present if claim]
+    unknown = [s for s in config.getoption("claim") if not any(selection.matches(s, *case) for case in collected)]
     if unknown:
-        known = ", ".join(sorted((c for c in present if c), key=lambda c: (len(c), c))) or "none"
-        message = (f"--claim {','.join(unknown)}: no collected test has that claim(id) marker "
-                   f"(collected claims: {known})")
+        message = selection.unmatched_message(unknown, collected)
         if not _is_worker(config):
             raise pytest.UsageError(message)
         # A pytest-xdist worker cannot stop the session with a usage error: it runs nothing and hands
@@ -327,8 +320,8 @@ def pytest_collection_modifyitems(session, config, items):
         items[:] = []
         return
     keep, drop = [], []
-    for item in items:
-        (keep if _claim_of(item) in wanted else drop).append(item)
+    for item, (claim, tier) in zip(items, present):
+        (keep if claim and any(selection.matches(s, claim, tier) for s in wanted) else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

@@ -4,12 +4,13 @@ which claims a user's subject gets."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
 from iwcore.battery import Subject
 from iwcore.battery.claim import Context, VerdictMismatch, conclude, evaluation_sets
-from iwcore.battery.findings import EXPECTED
+from iwcore.battery.findings import EXPECTED, Expected
 from iwcore.battery.paper import CLAIMS, FOR_ANY_SUBJECT
 from iwcore.battery.testing import cases, claims_for
 from iwcore.results import SweepResult
@@ -41,12 +42,58 @@ def test_declared_findings_become_strict_xfails_for_exactly_their_verdicts():
     case = next(p for p in cases([CLAIMS[claim_id]]) if p.values[0].tier == tier)
     xfail = next(m for m in case.marks if m.name == "xfail")
     assert xfail.kwargs == {"strict": True, "raises": AssertionError, "reason": expected.reason}
+    assert CLAIMS[claim_id].expected(tier) == expected  # the paper's subjects declare the paper's findings
     declared = next(iter(expected.verdicts))
     with pytest.raises(AssertionError, match="expected finding"):
         conclude(CLAIMS[claim_id], tier, Decision(declared, "measured"))
-    other = next(v for v in Verdict if v not in expected.verdicts)
-    with pytest.raises(VerdictMismatch):
-        conclude(CLAIMS[claim_id], tier, Decision(other, "measured"))
+    for other in (v for v in Verdict if v not in expected.verdicts and v != Verdict.REPRODUCED):
+        with pytest.raises(VerdictMismatch):
+            conclude(CLAIMS[claim_id], tier, Decision(other, "measured"))
+    conclude(CLAIMS[claim_id], tier, Decision(Verdict.REPRODUCED, "faded"))  # passes: the strict xfail fails it
+    undecidable = next(c for (c, t), e in EXPECTED.items() if t == tier and Verdict.REPRODUCED in e.verdicts)
+    with pytest.raises(AssertionError, match="expected finding"):  # declared as not decidable at this scale
+        conclude(CLAIMS[undecidable], tier, Decision(Verdict.REPRODUCED, "faded"))
+
+
+def test_a_subject_declares_its_own_expected_verdicts():
+    subject = USER.declaring({"C14": "INCONCLUSIVE", ("C17", "fast"): {"UNDECIDED", "NOT REPRODUCED"}})
+    claims = {c.id: c for c in claims_for(subject)}
+    assert claims["C14"].expected("fast") == Expected(frozenset({Verdict.INCONCLUSIVE}),
+                                                      "declared by the subject user-mlp")
+    assert claims["C17"].expected("fast").verdicts == {Verdict.UNDECIDED, Verdict.NOT_REPRODUCED}
+    assert claims["C6"].expected("fast") is None
+    by_case = {p.id: p for p in cases(USER, ["fast"], expected={"C14": "INCONCLUSIVE"})}  # parametrize's argument
+    assert [m.kwargs for m in by_case["C14@user-mlp-fast"].marks if m.name == "xfail"] == [
+        {"strict": True, "raises": AssertionError, "reason": "declared by the subject user-mlp"}]
+    assert not [m for m in by_case["C6@user-mlp-fast"].marks if m.name == "xfail"]
+    with pytest.raises(AssertionError, match="expected finding"):
+        conclude(claims["C14"], "fast", Decision(Verdict.INCONCLUSIVE, "no effect"))
+    with pytest.raises(VerdictMismatch, match="INCONCLUSIVE.*declared by the subject user-mlp"):
+        conclude(claims["C14"], "fast", Decision(Verdict.UNDECIDED, "measured"))
+    reasoned = USER.declaring({"C14": Expected(frozenset({"UNDECIDED"}), "Adam is slow here")}).expected
+    assert reasoned[("C14", "fast")] == Expected(frozenset({Verdict.UNDECIDED}), "Adam is slow here")
+
+
+@pytest.mark.parametrize("expected, message", [
+    ({"C99": "UNDECIDED"}, "names claim 'C99'; the battery has C1, C2"),
+    ({("C14", "full"): "UNDECIDED"}, "names tier 'full' of C14; subject 'user-mlp' defines \\['fast'\\]"),
+    ({"C14": "FAILED"}, "for C14 \\(fast\\): 'FAILED'; give one or more of"),
+    ({"C14": set()}, "give one or more of"),
+    ({"C14": {"fast": "UNDECIDED"}}, "give one or more of"),
+    ({14: "UNDECIDED"}, "a claim id \\('C14'\\) or a \\(claim id, tier\\) pair"),
+])
+def test_a_bad_declaration_is_a_clear_error(expected, message):
+    with pytest.raises(ValueError, match=message):
+        USER.declaring(expected)
+
+
+def test_declarations_belong_to_a_subject_and_its_subjects_must_agree():
+    with pytest.raises(ValueError, match="declares the verdicts of a subject"):
+        claims_for([CLAIMS["C3"]], expected={"C3": "UNDECIDED"})
+    other = replace(USER, name="other")
+    claim = replace(CLAIMS["C17"], subjects=(USER.declaring({"C17": "UNDECIDED"}), other))
+    with pytest.raises(ValueError, match="the subjects of C17@user-mlp\\+other declare different verdicts"):
+        claim.expected("fast")
 
 
 def test_an_undeclared_claim_passes_on_reproduced_only():

@@ -273,6 +273,29 @@ def test_registering_a_loss_checks_its_name_and_signature(own_registry):
     assert entry.defaults == {"scale": 1.0} and "scaled" in registered_losses() and loss_entry("scaled") is entry
 
 
+def test_a_users_loss_registered_again_takes_its_name_over(own_registry):
+    """A reloaded module, or a loss sent to a Ray worker again: a newer definition of the same function replaces
+    the old one; another function that would get the same registry name is an error."""
+    import types
+
+    from iwcore.parts import own_parts, register_parts, registered_loss
+
+    def definition(module: str):
+        fn = types.FunctionType(scaled_cross_entropy.__code__, scaled_cross_entropy.__globals__)
+        fn.__kwdefaults__, fn.__module__ = scaled_cross_entropy.__kwdefaults__, module
+        fn.__qualname__ = scaled_cross_entropy.__qualname__
+        return fn
+
+    name = registered_loss(scaled_cross_entropy)
+    newer = definition(scaled_cross_entropy.__module__)
+    register_parts({"loss": newer})
+    assert loss_entry(name).fn is newer and own_parts(small(loss=name)) == {"loss": newer}
+    assert own_parts(small()) == {}  # iwcore's own parts are on every worker
+    clash = definition(scaled_cross_entropy.__module__.replace("_", "."))
+    with pytest.raises(ValueError, match=f"another loss is registered as '{name}'"):
+        registered_loss(clash)
+
+
 CPU = torch.device("cpu")
 
 

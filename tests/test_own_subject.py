@@ -1,16 +1,22 @@
 """The battery pointed at a subject defined outside iwcore: a throw-away package in ``tmp_path`` with its own
 model and loss, run by pytest in a subprocess that gets the iwclaims plugin through its entry point only (no
-conftest), and through ``iwcore.check`` from Python. Both give decisions and a claims report."""
+conftest), and through ``iwcore.check`` from Python. Both give decisions and a claims report, with the verdicts
+the subject declares as expected failures. The shipped examples (``examples/``) pass the same way."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from iwcore import check
 from iwcore.battery.claim import Unavailable
+from iwcore.cache import default_cache_dir
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 pytest_plugins = ["pytester"]
 
@@ -66,6 +72,49 @@ def test_a_users_model_and_loss_through_the_plugin_entry_point(pytester):
         assert record["pytest_outcome"] == ("passed" if record["verdict"] == "REPRODUCED" else "failed")
         assert "gelu-focal" in record["setting"] and "mysubject.gelu_mlp" in record["setting"]
     assert "C1@gelu-focal" in (pytester.path / "reports" / "fast" / "claims.md").read_text()
+
+    # The same subject with its verdicts declared (parametrize_with_claims(expected=...)): C1's measured verdict
+    # becomes an expected failure; C2 declared as a verdict it does not give fails (REPRODUCED: XPASS(strict)).
+    c1, c2 = records["C1@gelu-focal"]["verdict"], records["C2@gelu-focal"]["verdict"]
+    other = next(v for v in ("UNDECIDED", "INCONCLUSIVE") if v != c2)
+    pytester.makepyfile(test_mine=USER_TEST.replace('claims=["C1", "C2"]',
+                                                    f'claims=["C1", "C2"], expected={{"C1": {c1!r}, "C2": {other!r}}}'))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "0", "-m", "fast", "-rA",
+                                           "--cache-dir", str(pytester.path / "cache"),
+                                           "--report-dir", str(pytester.path / "reports"), timeout=600)
+    outcomes = result.parseoutcomes()
+    assert (outcomes.get("failed"), outcomes.get("xfailed"), outcomes.get("passed")) == (1, 1, None), \
+        result.stdout.str()
+    assert ("XPASS(strict)" if c2 == "REPRODUCED" else "VerdictMismatch") in result.stdout.str()
+    report = json.loads((pytester.path / "reports" / "fast" / "claims.json").read_text())
+    records = {c["id"]: c for c in report["claims"]}
+    assert records["C1@gelu-focal"]["expected"] == {"verdicts": [c1], "reason": "declared by the subject gelu-focal"}
+    assert records["C1@gelu-focal"]["outcome"] == "expected finding"
+    assert records["C1@gelu-focal"]["pytest_outcome"] == "xfailed"
+    assert records["C2@gelu-focal"]["outcome"] == "mismatch" and records["C2@gelu-focal"]["pytest_outcome"] == "failed"
+
+
+def test_the_examples_pass_with_their_declared_verdicts(pytester, pytestconfig):
+    """``pytest examples -m fast`` (copied out of the checkout, so that only the entry point loads the plugin) is
+    green: every claim REPRODUCED or one of the verdicts its subject declares, shown as such in the report."""
+    for example in EXAMPLES.glob("test_*.py"):
+        shutil.copy(example, pytester.path)
+    pytester.makeini("[pytest]\nmarkers =\n    fast: fast tier\n    full: full tier\n")
+    cache = pytestconfig.getoption("cache_dir") or default_cache_dir()  # the suite's: trained once
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "0", "-m", "fast", "-rA",
+                                           "--cache-dir", str(cache), "--report-dir", str(pytester.path / "reports"),
+                                           timeout=900)
+    assert result.ret == 0, result.stdout.str()
+    records = json.loads((pytester.path / "reports" / "fast" / "claims.json").read_text())["claims"]
+    assert {r["id"] for r in records} == {f"{c}@{s}" for c in ("C6", "C7", "C14", "C17")
+                                           for s in ("gelu-mlp-focal", "mlp-rings")}
+    declared = [r for r in records if r["expected"]]
+    assert {r["id"] for r in declared} == {"C14@gelu-mlp-focal", "C17@gelu-mlp-focal", "C14@mlp-rings",
+                                           "C17@mlp-rings"}
+    for r in declared:
+        assert r["verdict"] in r["expected"]["verdicts"] and r["outcome"] == "expected finding"
+        assert r["pytest_outcome"] == "xfailed" and r["expected"]["reason"].startswith("declared by the subject")
+    assert all(r["verdict"] == "REPRODUCED" and r["pytest_outcome"] == "passed" for r in records if not r["expected"])
 
 
 def test_check_from_python_decides_and_reports(tmp_path, monkeypatch):

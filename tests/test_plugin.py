@@ -1,7 +1,7 @@
 """The iwclaims pytest plugin, run on throw-away test files (pytester, mostly in subprocesses).
 
 Covers: options parsed in both forms on a first and a second run (an existing folder as a value),
-loading with ``-p iwcore.plugin`` without the entry point, ``--claim`` selection by exact id,
+loading with ``-p iwcore.plugin`` without the entry point, ``--claim`` selection by claim, subject and tier,
 progress through the controller's terminal (under pytest-xdist, only on a terminal, never with
 ``--no-progress``), the reproduction line of a failing claim, run records (only this run's claims,
 history, a claim that left no record), and what ``run_sweep``/the cache report per sweep.
@@ -147,11 +147,59 @@ def test_claim_selects_exact_ids_only(project):
 
 
 @pytest.mark.parametrize("value, message", [("C99", "no collected test has that claim(id) marker"),
-                                            ("c1", "claim ids look like C1")])
+                                            ("c1", "claim ids look like C6, C6@subject or @subject"),
+                                            ("C1@", "claim ids look like C6"), ("@a@b", "claim ids look like C6")])
 def test_unknown_or_malformed_claim_is_a_usage_error(project, value, message):
-    result = run(project, "--claim", value)
+    result = run(project, f"--claim={value}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert message in result.stderr.str()
+
+
+SUBJECT_CASES = '''
+import pytest
+
+TIERS = [pytest.param("fast", marks=pytest.mark.fast), pytest.param("full", marks=pytest.mark.full)]
+
+
+@pytest.mark.claim("C6@my-mlp")
+@pytest.mark.parametrize("tier", TIERS)
+def test_C6_mine(tier):
+    pass
+
+
+@pytest.mark.claim("C7@my-mlp")
+@pytest.mark.parametrize("tier", TIERS)
+def test_C7_mine(tier):
+    pass
+
+
+@pytest.mark.claim("C6@other+my-mlp")
+@pytest.mark.parametrize("tier", TIERS)
+def test_C6_both(tier):
+    pass
+'''
+
+
+@pytest.mark.parametrize("selector, selected", [
+    ("C6@my-mlp-fast", ["test_C6_mine[fast]"]),
+    ("C6@my-mlp", ["test_C6_mine[fast]", "test_C6_mine[full]"]),
+    ("@my-mlp-full", ["test_C6_mine[full]", "test_C7_mine[full]"]),
+    ("@other+my-mlp", ["test_C6_both[fast]", "test_C6_both[full]"]),
+    ("C6", ["test_C6_both[fast]", "test_C6_both[full]", "test_C6_mine[fast]", "test_C6_mine[full]"]),
+    ("C1,C7@my-mlp", ["test_C1[fast]", "test_C1[full]", "test_C7_mine[fast]", "test_C7_mine[full]"]),
+])
+def test_claim_selects_cases_by_claim_subject_and_tier(project, selector, selected):
+    project.makepyfile(test_subjects=SUBJECT_CASES)
+    result = run(project, "-m", "fast or full", f"--claim={selector}", "-v")  # pytest reads `@name` as a file
+    assert sorted(passed_ids(result)) == selected, result.stdout.str() + result.stderr.str()
+
+
+def test_a_selector_that_names_no_case_is_a_usage_error_naming_ids_and_subjects(project):
+    project.makepyfile(test_subjects=SUBJECT_CASES)
+    result = run(project, "--claim", "C7@other,@nobody")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert ("--claim @nobody,C7@other: no collected test has that claim(id) marker (collected claims: C1, C6@my-mlp, "
+            "C6@other+my-mlp, C7@my-mlp, C10, C11; subjects: my-mlp, other+my-mlp)") in result.stderr.str()
 
 
 def test_unknown_claim_under_xdist_is_a_usage_error_too(project):

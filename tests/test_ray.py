@@ -1,7 +1,8 @@
 """The Ray executor on a real Ray cluster started here: ``ray start --head`` as a subprocess on
 127.0.0.1 (two CPUs; a second node would need a non-loopback address), stopped at the end. Sweeps
-trained as Ray tasks give bit-identical statistics to in-process training; a worker killed in the
-middle of a shard is retried by Ray and the result is the same; a driver killed mid-run leaves its
+trained as Ray tasks give bit-identical statistics to in-process training, also for a user's own model and
+loss that the workers cannot import; a worker killed in the middle of a shard is retried by Ray and the result
+is the same; a driver killed mid-run leaves its
 finished shards in the cache, and a rerun trains only the others."""
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": 
 os.environ.update(RAY_ENV)
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'iwclaims[ray]')")
 
-from iwcore.executors import RayExecutor  # noqa: E402
+from iwcore.executors import RayExecutor, installed  # noqa: E402
 
 CPU = torch.device("cpu")
 PORT_OPTIONS = ("--port", "--ray-client-server-port", "--dashboard-port", "--dashboard-agent-listen-port",
@@ -169,6 +170,57 @@ def test_a_killed_driver_is_resumed_from_the_cached_shards(cluster, tmp_path):
     assert "SOURCE ray-killed-driver trained" in output
     assert_identical(SweepCache(cache, show_progress=False).load(sweep, CPU), train_sweep(sweep, CPU,
                                                                                           show_progress=False))
+
+
+OWN_PACKAGE = {"__init__.py": '''
+import torch
+import torch.nn.functional as F
+
+from iwcore import Subject
+from iw_ray_own.layers import gelu_block
+
+
+def gelu_mlp(input_shape, n_outputs, hidden: int = 8):
+    return gelu_block(input_shape[0], hidden, n_outputs)
+
+
+def focal_loss(logits, y, class_counts, gamma: float = 2.0):
+    margin = (2 * y - 1) * logits
+    return -(1 - torch.sigmoid(margin)) ** gamma * F.logsigmoid(margin)
+
+
+SUBJECT = Subject.create(
+    "ray-own", model=gelu_mlp, loss=focal_loss, task="separable_2d", lr=0.1, batch_size=8,
+    task_options={"n_per_class": 16, "n_test_per_class": 16},
+    tiers={"fast": dict(weight_ratios=(1 / 16, 1.0, 16.0), seeds=(0, 1), epochs=10)})
+''', "layers.py": '''
+import torch.nn as nn
+
+
+def gelu_block(inputs, hidden, outputs):
+    return nn.Sequential(nn.Linear(inputs, hidden), nn.GELU(), nn.Linear(hidden, outputs), nn.Flatten(0))
+'''}
+
+
+def test_a_users_own_model_and_loss_train_on_workers_that_cannot_import_them(cluster, tmp_path, monkeypatch):
+    """A package of the user's (a model built by a sibling module, a loss) that only the driver can import: the
+    Ray executor sends its code by value, and the shards give what in-process training gives."""
+    package = tmp_path / "code" / "iw_ray_own"
+    package.mkdir(parents=True)
+    for name, text in OWN_PACKAGE.items():
+        (package / name).write_text(text)
+    monkeypatch.syspath_prepend(str(package.parent))
+    import iw_ray_own
+
+    assert installed(torch) and not installed(iw_ray_own)  # what the executor sends by value
+    import_spec = ray.remote(lambda: __import__("importlib.util").util.find_spec("iw_ray_own"))
+    assert ray.get(import_spec.remote()) is None  # the workers cannot import the package
+    sweep = iw_ray_own.SUBJECT.sweep("fast")
+    distributed = SweepCache(tmp_path / "ray", show_progress=False).run(sweep, CPU, RayExecutor(cluster))
+    local = SweepCache(tmp_path / "local", show_progress=False).run(sweep, CPU)
+    assert distributed.meta["shards"] == len(sweep.seeds) and distributed.key == local.key
+    assert_identical(distributed, local)
+    assert statistics(distributed) == statistics(local)
 
 
 def test_the_device_is_the_clusters(cluster):

@@ -21,16 +21,18 @@ from iwcore.verdicts import Decision
 
 def check(target: Subject | Iterable[Claim], claims: Iterable[str] | None = None, tier: str = "fast",
           device: str = "auto", cache_dir: Path | str | None = None, report_dir: Path | str = DEFAULT_REPORT_DIR,
-          base_seed: int = 0, data_dir: Path | str | None = None, show_progress: bool = True) -> dict[str, Decision]:
+          base_seed: int = 0, data_dir: Path | str | None = None, show_progress: bool = True,
+          expected: dict | None = None) -> dict[str, Decision]:
     """The decision of every claim of ``target`` at ``tier``, by report id; the report goes to
-    ``report_dir/<tier>/claims.{md,html,json}``. A claim whose data or device is missing here is left out of the
-    decisions and listed in the report as not decided, with the reason."""
+    ``report_dir/<tier>/claims.{md,html,json}``, each record with the verdicts ``expected`` declares for it (as
+    ``Subject.create``'s argument). A claim whose data or device is missing here is left out of the decisions
+    and listed in the report as not decided, with the reason."""
     from iwcore.cache import SweepCache
     from iwcore.training import resolve_device
 
     if tier not in TIERS:
         raise ValueError(f"unknown tier {tier!r}; expected one of {TIERS}")
-    selected = claims_for(target, claims)
+    selected = claims_for(target, claims, expected)
     if not selected:
         raise ValueError("no claim applies to this subject" + (f" among {list(claims)}" if claims else ""))
     cache, dev = SweepCache(cache_dir, show_progress=show_progress), resolve_device(device)

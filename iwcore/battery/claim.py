@@ -4,11 +4,14 @@ A ``Claim`` is a spec of science: its id, the paper's sentence and reference, th
 from the constants of ``iwcore.verdicts``), the subjects it is about (the paper's models and data by
 default) and a ``decide`` function that builds its sweeps through the ``Context`` (trained once, cached),
 computes the statistics and returns a ``Decision``. ``run_claim`` does everything else: the report record,
-the declared findings of ``iwcore.battery.findings`` and the outcome (``conclude``).
+the findings its subjects declare (``Subject.expected``; the paper's are ``iwcore.battery.findings``) and the
+outcome (``conclude``).
 
 The pytest outcome follows the verdict (CLAIMS.md revision 2): REPRODUCED passes. A (claim, tier) declared
-as a finding is an expected failure for exactly the verdicts it lists; any other verdict raises
-``VerdictMismatch`` (not an AssertionError, so a strict xfail cannot swallow it), and so does a crash.
+as a finding is a strict expected failure for exactly the verdicts it lists (REPRODUCED among them: not
+decidable at that scale); a REPRODUCED it does not list passes, which the strict xfail turns into a failure
+(XPASS(strict)); any other verdict raises ``VerdictMismatch`` (not an AssertionError, so a strict xfail cannot
+swallow it), and so does a crash.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from iwcore.battery.findings import EXPECTED, Expected
+from iwcore.battery.findings import Expected
 from iwcore.battery.subject import Subject
 from iwcore.report import ClaimRecord
 from iwcore.results import SweepResult
@@ -78,8 +81,12 @@ class Claim:
         return self.id if self.about_paper else f"{self.id}@{'+'.join(s.name for s in self.subjects)}"
 
     def expected(self, tier: str) -> Expected | None:
-        """The declared finding at ``tier`` (findings describe the paper's subjects only)."""
-        return EXPECTED.get((self.id, tier)) if self.about_paper else None
+        """The finding the claim's subjects declare at ``tier`` (``Subject.expected``), or None."""
+        declared = {s.expected.get((self.id, tier)) for s in self.subjects}
+        if len(declared) > 1:
+            raise ValueError(f"the subjects of {self.record_id} declare different verdicts at the {tier} tier; "
+                             f"declare the same on each")
+        return next(iter(declared), None)
 
 
 @dataclass
@@ -208,17 +215,19 @@ def record(ctx: Context, decision: Decision, properties: list) -> ClaimRecord:
 
 
 def conclude(claim: Claim, tier: str, decision: Decision) -> None:
-    """Pass on REPRODUCED; AssertionError for a non-REPRODUCED verdict, which the strict xfail of a declared
-    finding expects; ``VerdictMismatch`` for a verdict outside that finding."""
+    """Pass on REPRODUCED; AssertionError for a declared verdict, which the strict xfail of its finding expects;
+    ``VerdictMismatch`` for any other verdict, except REPRODUCED, which passes (the strict xfail makes it an
+    XPASS(strict) failure)."""
     expected = claim.expected(tier)
     summary = f"{claim.record_id} ({tier}) {decision.verdict.value}: {decision.reason}"
     if expected is None:
         assert decision.verdict == Verdict.REPRODUCED, summary
         return
-    if decision.verdict not in expected.verdicts:
+    if decision.verdict in expected.verdicts:
+        raise AssertionError(f"expected finding: {summary}")
+    if decision.verdict != Verdict.REPRODUCED:
         raise VerdictMismatch(f"{summary}; declared finding at this tier: "
                               f"{sorted(v.value for v in expected.verdicts)} ({expected.reason})")
-    raise AssertionError(f"expected finding: {summary}")
 
 
 def run_claim(ctx: Context, properties: list | None = None) -> Decision:

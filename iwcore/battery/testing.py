@@ -9,8 +9,9 @@ claims into test cases, one per (claim, tier), and the plugin's ``check_claim`` 
     def test_my_model(claim_case, check_claim):
         check_claim(claim_case)
 
-Each case carries the marks of its tier (``fast``/``full``), ``claim(<record id>)`` and, where
-``iwcore.battery.findings`` declares a finding for it, a strict expected failure for exactly that finding.
+Each case carries the marks of its tier (``fast``/``full``), ``claim(<record id>)`` and, where its subjects
+declare a finding for it (``expected=``, or the paper's ``iwcore.battery.findings``), a strict expected
+failure for exactly that finding.
 """
 
 from __future__ import annotations
@@ -33,13 +34,19 @@ class ClaimCase:
         return f"{self.claim.record_id}-{self.tier}"
 
 
-def claims_for(target: Subject | Iterable[Claim], claims: Iterable[str] | None = None) -> list[Claim]:
+def claims_for(target: Subject | Iterable[Claim], claims: Iterable[str] | None = None,
+               expected: dict | None = None) -> list[Claim]:
     """The claims of ``target``: the given claims, or for a subject the paper's claims that apply to it (those
-    named in ``claims``, by default ``iwcore.battery.paper.FOR_ANY_SUBJECT``), each about that subject."""
+    named in ``claims``, by default ``iwcore.battery.paper.FOR_ANY_SUBJECT``), each about that subject with
+    ``expected`` declared (``Subject.create``'s argument)."""
     from iwcore.battery.paper import CLAIMS, FOR_ANY_SUBJECT
 
     if not isinstance(target, Subject):
+        if expected:
+            raise ValueError("expected= declares the verdicts of a subject: pass the Subject (or declare them in "
+                             "Subject.create)")
         return list(target)
+    target = target.declaring(expected)
     wanted = tuple(claims) if claims is not None else FOR_ANY_SUBJECT
     unknown = [c for c in wanted if c not in CLAIMS]
     if unknown:
@@ -47,10 +54,11 @@ def claims_for(target: Subject | Iterable[Claim], claims: Iterable[str] | None =
     return [CLAIMS[c].with_subjects(target) for c in wanted if CLAIMS[c].applies_to(target)]
 
 
-def cases(target: Subject | Iterable[Claim], tiers: Iterable[str] = TIERS, claims: Iterable[str] | None = None):
+def cases(target: Subject | Iterable[Claim], tiers: Iterable[str] = TIERS, claims: Iterable[str] | None = None,
+          expected: dict | None = None):
     """One ``pytest.param`` per (claim, tier), with its marks."""
     params = []
-    for claim in claims_for(target, claims):
+    for claim in claims_for(target, claims, expected):
         for tier in tiers:
             if tier not in TIERS:
                 raise ValueError(f"unknown tier {tier!r}; expected one of {TIERS}")
@@ -64,6 +72,7 @@ def cases(target: Subject | Iterable[Claim], tiers: Iterable[str] = TIERS, claim
 
 
 def parametrize_with_claims(target: Subject | Iterable[Claim], tiers: Iterable[str] = TIERS,
-                            claims: Iterable[str] | None = None):
-    """Parametrize a test over ``claim_case``: every (claim, tier) of ``target`` (a subject, or claims)."""
-    return pytest.mark.parametrize("claim_case", cases(target, tiers, claims))
+                            claims: Iterable[str] | None = None, expected: dict | None = None):
+    """Parametrize a test over ``claim_case``: every (claim, tier) of ``target`` (a subject, or claims);
+    ``expected`` declares a subject's known verdicts (as ``Subject.create``'s argument)."""
+    return pytest.mark.parametrize("claim_case", cases(target, tiers, claims, expected))
