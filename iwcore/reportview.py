@@ -192,17 +192,23 @@ def table(rows: list[dict]) -> dict:
         iv, note = interval_cell(row)
         extra = "; ".join(f"{k} = {num(v) if not isinstance(v, (list, dict)) else v}"
                           for k, v in row.items() if k not in _KNOWN and v not in (None, "", [], {}))
-        verdict = row.get("verdict") or ""
         cells.append({"part": row.get("part") or "", "set": row.get("set") or "", "statistic": row.get("statistic"),
                       "estimate": num(row.get("value")), "95% interval": iv,
                       "null threshold": num(row.get("high")) if is_null_threshold(row) else "",
                       "p": num(row.get("p"), 2), "t": num(row.get("t")), "rule": row.get("rule") or "",
-                      "verdict": verdict, "note": "; ".join(x for x in (note, extra) if x)})
+                      "verdict": row.get("verdict") if row.get("verdict") != "reported" else "",
+                      "note": "; ".join(x for x in (note, extra) if x)})
     columns = [c for c in COLUMNS if c in ("statistic", "estimate") or any(r[c] for r in cells)]
     return {"columns": columns,
             "rows": [{"verdict": r["verdict"] if r["verdict"] in VERDICTS else "",
                       "cells": [linked(r[c]) if c in ("statistic", "rule") else [(str(r[c]), None)] for c in columns]}
                      for r in cells]}
+
+
+def tables(rows: list[dict]) -> tuple[dict, dict]:
+    """The deciding table and the table of the evaluation sets that are only reported (verdict "reported")."""
+    return (table([r for r in rows if r.get("verdict") != "reported"]),
+            table([r for r in rows if r.get("verdict") == "reported"]))
 
 
 def deciding_row(record: dict) -> dict | None:
@@ -346,7 +352,7 @@ def claim_view(record: dict, tier_dir: Path, others: dict, stability: dict | Non
         "stability": stability_cells(stability, cid), "flags": flags(record),
         "criterion": record.get("criterion") or "", "reason": record.get("reason") or "",
         "part_verdicts": [(p, v) for p, v in (record.get("part_verdicts") or {}).items() if p],
-        "table": table(record.get("rows") or []),
+        "table": tables(record.get("rows") or [])[0], "reported": tables(record.get("rows") or [])[1],
         "details": [(k, v) for k, v in (
             ("Outcome", " ".join(x for x in (record.get("outcome"), pytest_outcome and pytest_outcome != "passed"
                                              and f"(pytest: {pytest_outcome})") if x)),

@@ -128,6 +128,7 @@ def test_decision_tables_have_their_own_columns_and_honest_intervals(tmp_path):
     c20 = md.split("## C20\n")[1].split("\n## ")[0]
     assert "| CE + IW | test | balanced test accuracy | 0.793 | [0.461, 1] |" in c20 and "shown clipped" in c20
     assert "| LDAM | test | balanced test accuracy | 0.5 | no spread: every seed 0.5 |" in c20
+    assert c20.index("Evaluation sets reported, not deciding") < c20.index("| CE + IW |")
     assert "⚑ did not learn: LDAM balanced test accuracy = 0.5, not above chance (0.5)" in c20
     assert "| df = 7.3 |" in c20  # a field the view does not know goes to the note column
 
