@@ -8,13 +8,15 @@ wrote into a run record: run id, git commit and dirty flag, base seed, command l
 version, environment, and per claim its record, its pytest outcome and, per sweep, whether it was
 trained or read from the cache (with the read time and the original training time). The run record
 is appended to ``<report_dir>/<tier>/history.jsonl`` and rendered as ``claims.json``, ``claims.md``
-and ``claims.html`` (self-contained: figures embedded) beside it. A claim that ran but left no record
-is listed as a problem, never dropped silently.
+and ``claims.html`` beside it (one view, ``iwcore.reportview``, two Jinja2 templates; the figures are
+files in ``figures/`` that both link). A claim that ran but left no record is listed as a problem, never
+dropped silently.
 
 Command line::
 
     python -m iwcore.report                   # rewrite each tier's report from its latest run
     python -m iwcore.report --run ID          # ... from that run
+    python -m iwcore.report --no-figure-links # ... linking no figures (a report committed without them)
     python -m iwcore.report --compare A B     # changed verdicts and statistics between two runs
     python -m iwcore.report --compare last 2  # the last two runs of a tier
 """
@@ -207,16 +209,12 @@ def legacy_run(tier_dir: Path) -> dict | None:
             "environment": environment, "claims": records, "problems": problems}
 
 
-def write_report(tier_dir: Path, run_id: str | None = None) -> list[Path]:
+def write_report(tier_dir: Path, run_id: str | None = None, figure_links: bool = True) -> list[Path]:
     """Rewrite the tier's report from its latest run in the history (or run ``run_id``); without a
     history, from the records under ``results/``."""
     runs = read_history(tier_dir)
-    if run_id is not None:
-        return render(tier_dir, find_run(runs, run_id))
-    if runs:
-        return render(tier_dir, runs[-1])
-    run = legacy_run(tier_dir)
-    return render(tier_dir, run) if run else []
+    run = find_run(runs, run_id) if run_id is not None else runs[-1] if runs else legacy_run(tier_dir)
+    return render(tier_dir, run, figure_links) if run else []
 
 
 def find_run(runs: list[dict], ident: str) -> dict:
@@ -379,6 +377,8 @@ def main(argv=None):
     parser.add_argument("--report-dir", type=Path, default=DEFAULT_REPORT_DIR)
     parser.add_argument("--tier", action="append", help="tier(s) to write or compare (default: every tier with records)")
     parser.add_argument("--run", help="write the report of this run id (default: the latest run)")
+    parser.add_argument("--no-figure-links", action="store_true",
+                        help="link no figures (a report committed without its figures folder)")
     parser.add_argument("--compare", nargs=2, metavar=("A", "B"),
                         help="print changed verdicts and statistics between runs A and B (ids or id prefixes), "
                              "or between the last two runs: --compare last 2")
@@ -394,7 +394,7 @@ def main(argv=None):
             {p.parent.parent.name for p in args.report_dir.glob("*/results/*.json")}
     tiers = args.tier or sorted(found)
     try:
-        written = [p for tier in tiers for p in write_report(args.report_dir / tier, args.run)]
+        written = [p for tier in tiers for p in write_report(args.report_dir / tier, args.run, not args.no_figure_links)]
     except LookupError as err:
         parser.exit(1, f"error: {err}\n")
     if not written:

@@ -230,3 +230,6 @@ def test_report_command_rewrites_the_latest_run_and_fails_without_records(tmp_pa
     assert json.loads((tmp_path / "fast" / "claims.json").read_text())["run_id"] == "20260102T000000Z-bbbbbb"
     main(["--report-dir", str(tmp_path), "--tier", "fast", "--run", "20260101"])
     assert json.loads((tmp_path / "fast" / "claims.json").read_text())["run_id"] == "20260101T000000Z-aaaaaa"
+    assert "figure missing: figures/x.png" in (tmp_path / "fast" / "claims.md").read_text()
+    main(["--report-dir", str(tmp_path), "--tier", "fast", "--no-figure-links"])
+    assert "figures/" not in (tmp_path / "fast" / "claims.md").read_text()
