@@ -39,7 +39,7 @@ HEADLINES = {
     "C13": ("The effect fades on automobile vs truck too", "fades (Fig A.8)"),
     "C14": ("The effect fades with Adam too", "fades (Fig A.9)"),
     "C15": ("Label-shift weighting helps weighted accuracy early, then the gain dissipates", "gain dissipates (Fig 5)"),
-    "C16": ("Fine-tuned BERT on MRPC: the effect fades", "fades (Fig 6); accuracy 0.78-0.85"),
+    "C16": ("A text classifier's effect fades (the paper: BERT on MRPC)", "fades (Fig 6); accuracy 0.78-0.85"),
     "C17": ("A polynomially-tailed loss restores the effect on separable data", "persists (Wang et al. 2022)"),
     "C18": ("Early-stopped models still show the effect", "present at the chosen checkpoint"),
     "C19": ("Null calibration: 'present early' fires at most at its nominal rate", "rate <= 0.025"),
