@@ -196,7 +196,7 @@ def table(rows: list[dict]) -> dict:
                       "estimate": num(row.get("value")), "95% interval": iv,
                       "null threshold": num(row.get("high")) if is_null_threshold(row) else "",
                       "p": num(row.get("p"), 2), "t": num(row.get("t")), "rule": row.get("rule") or "",
-                      "verdict": row.get("verdict") if row.get("verdict") != "reported" else "",
+                      "verdict": row.get("verdict") if row.get("verdict") in VERDICTS else "",
                       "note": "; ".join(x for x in (note, extra) if x)})
     columns = [c for c in COLUMNS if c in ("statistic", "estimate") or any(r[c] for r in cells)]
     return {"columns": columns,
@@ -228,7 +228,8 @@ def deciding_text(record: dict) -> str:
     part, eval_set = row.get("part") or "", row.get("set") or ""
     where = part if eval_set and eval_set in part else " / ".join(x for x in (part, eval_set) if x)
     name = str(row.get("statistic") or "").split(" (")[0].split(" = ")[0]
-    return f"{name} = {num(row.get('value'))} {iv}".strip() + (f" · {where}" if where else "")
+    test = f" (p = {num(row.get('p'), 2)}, null threshold {num(row.get('high'))})" if is_null_threshold(row) else ""
+    return f"{name} = {num(row.get('value'))} {iv}".strip() + test + (f" · {where}" if where else "")
 
 
 # --- flags computed from the data ---------------------------------------------------------------------------

@@ -119,6 +119,7 @@ def test_decision_tables_have_their_own_columns_and_honest_intervals(tmp_path):
     assert ("| MLP / test | test | [E_peak](#glossary) (epoch 1); permutation [max-T](#glossary) | 0.083 |  | 0.0285 "
             "| 0.0001 |") in c1  # the null's percentile in its own column, not as an interval
     assert "| did it learn | test | MLP final test accuracy | 1 | no spread: every seed 1 |" in c1
+    assert "None" not in c1  # a row that decides nothing by itself has an empty verdict cell
     assert "Parts: MLP **REPRODUCED**; logistic regression **NOT REPRODUCED**" in c1
     assert "⚑ early effect saturated" in c1 and "**Declared limit at this tier** (NOT REPRODUCED, UNDECIDED)" in c1
     assert "trained 1 of 2 sweeps this run (1 min 01 s); read 1 from the cache in 0.4 s" in c1
@@ -159,6 +160,10 @@ def test_a_report_committed_without_its_figures_links_none(tmp_path):
 
 def test_deciding_statistic_is_the_row_that_carries_the_claims_verdict():
     assert deciding_text(normalise(vars(c1()))) == "F = 0.48 [0.47, 0.49] · logistic regression / test"
+    present = row("early gain", "test", "max early gain (permutation max-T)", 0.212, None, 0.29, verdict="UNDECIDED",
+                  rule="p <= 0.025 (high = null 97.5th percentile)", p=0.13)
+    assert deciding_text({"verdict": "UNDECIDED", "rows": [present]}) == ("max early gain = 0.212 (p = 0.13, null "
+                                                                          "threshold 0.29) · early gain / test")
     assert seeds_text([1, 2, 3]) == "3 seeds (1–3)" and seeds_text([0, 5]) == "2 seeds (0, 5)"
 
 
