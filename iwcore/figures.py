@@ -254,6 +254,29 @@ def effect_with_band(result: SweepResult, eval_sets, path: Path, title: str, fad
                               ylabel="E(t): slope on log2 w")
 
 
+def accuracy_bars(per_seed: dict[str, np.ndarray], path: Path, title: str, *, paper: dict | None = None,
+                  paper_label: str = "paper", ylabel: str = "balanced test accuracy") -> Path:
+    """One bar per arm (C20's losses): the mean over seeds with every seed's value as a dot, beside the paper's
+    number (``paper[arm] = (mean, standard error)``, drawn with ±1.96 s.e.) where it reports one."""
+    arms = list(per_seed)
+    x = np.arange(len(arms))
+    fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(arms), 3.8))
+    means = [float(np.nanmean(per_seed[a])) for a in arms]
+    ax.bar(x - 0.18, means, 0.34, color="tab:blue", alpha=0.6, label="this run (mean; dots: seeds)")
+    for i, a in enumerate(arms):
+        values = np.asarray(per_seed[a], float)
+        ax.plot(np.full(values.shape, i - 0.18), values, "k.", ms=4)
+    shown = [i for i, a in enumerate(arms) if a in (paper or {})]
+    if shown:
+        ax.bar([i + 0.18 for i in shown], [paper[arms[i]][0] for i in shown], 0.34, color="tab:orange", alpha=0.6,
+               yerr=[1.96 * paper[arms[i]][1] for i in shown], capsize=3, label=f"{paper_label} (±1.96 s.e.)")
+    low = min([*(np.nanmin(per_seed[a]) for a in arms), *(paper[arms[i]][0] for i in shown)])
+    ax.set(xticks=x, ylabel=ylabel, title=title, ylim=(max(0.0, low - 0.05), 1.0))
+    ax.set_xticklabels(arms, rotation=30, ha="right", fontsize=7)
+    _legend_outside(ax, fontsize=7)
+    return _save(fig, path)
+
+
 def null_histogram(values, observed, threshold, path: Path, title: str, *, xlabel: str = "statistic",
                    observed_label: str = "observed", threshold_label: str = "critical value") -> Path:
     """C19: the null distribution of a statistic (histogram of ``values``) with the observed value(s)

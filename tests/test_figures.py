@@ -153,3 +153,18 @@ def test_share_figures_name_the_positive_class(tmp_path, drawn):
     figures.share_vs_weight(result, ["test"], tmp_path / "o.png", "t")
     assert drawn[-1].axes[0].get_ylabel() == "share classified positive (class 1: dog)"
     assert drawn[0].axes[0].get_legend().get_window_extent().x0 >= drawn[0].axes[0].get_window_extent().x1
+
+
+def test_accuracy_bars_show_every_seed_beside_the_papers_numbers(tmp_path, drawn):
+    per_seed = {"CE + IW": np.array([0.91, 0.88, 0.95]), "poly + IW, w^1.5": np.array([0.95, 0.94, 0.97]),
+                "LDAM": np.array([0.5, 0.5, 0.5])}
+    figures.accuracy_bars(per_seed, tmp_path / "p.png", "C20", paper={"CE + IW": (0.578, 0.004),
+                                                                     "poly + IW, w^1.5": (0.630, 0.006)},
+                          paper_label="Wang et al.")
+    ax = drawn[0].axes[0]
+    assert len(ax.patches) == 5 and [t.get_text() for t in ax.get_xticklabels()] == list(per_seed)
+    dots = np.concatenate([line.get_ydata() for line in ax.get_lines() if line.get_marker() == "."])
+    assert sorted(dots) == sorted(np.concatenate(list(per_seed.values())))
+    assert {"this run (mean; dots: seeds)", "Wang et al. (±1.96 s.e.)"} == {t.get_text() for t in
+                                                                          ax.get_legend().get_texts()}
+    assert ax.get_ylim()[0] <= 0.45
