@@ -182,13 +182,19 @@ def write_run(tier_dir: Path, run: dict) -> list[Path]:
 
 def render(tier_dir: Path, run: dict, figure_links: bool = True) -> list[Path]:
     """claims.json, claims.md and claims.html of one run record; the HTML links the figures beside it
-    (``figures/``); ``figure_links`` False leaves them out (a report committed without its figures)."""
+    (``figures/``); ``figure_links`` False leaves them out (a report committed without its figures).
+    claims.json is the run record with the counts of the headline (``counts``) and ``stability.json``
+    (``stability``: null where the tier has none)."""
     tier_dir = Path(tier_dir)
     tier_dir.mkdir(parents=True, exist_ok=True)
     doc = {**run, "claims": sorted((normalise(c) for c in run.get("claims", [])), key=_claim_order),
            "stability": _read_stability(tier_dir)}
+    page = reportview.view(doc, tier_dir, read_history, figure_links)
+    env = _templates()
+    texts = (json.dumps({**doc, "counts": {"paper": page["paper"], "suite": page["suite"]}}, indent=1, default=str),
+             env.get_template("claims.md.j2").render(page), env.get_template("claims.html.j2").render(page))
     paths = [tier_dir / "claims.json", tier_dir / "claims.md", tier_dir / "claims.html"]
-    for path, text in zip(paths, (json.dumps(doc, indent=1, default=str), *render_text(doc, tier_dir, figure_links))):
+    for path, text in zip(paths, texts):
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(text)
         tmp.replace(path)
@@ -274,13 +280,6 @@ def _templates() -> jinja2.Environment:
                        abbrev=lambda v: _ABBREV.get(str(v), str(v)),
                        md=lambda text: str(text).replace("|", "\\|").replace("\n", " "))
     return env
-
-
-def render_text(doc: dict, tier_dir: Path, figure_links: bool = True) -> tuple[str, str]:
-    """(Markdown, HTML) of a run document (claims normalised and in order, ``stability`` read)."""
-    page = reportview.view(doc, tier_dir, read_history, figure_links)
-    env = _templates()
-    return env.get_template("claims.md.j2").render(page), env.get_template("claims.html.j2").render(page)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ from pathlib import Path
 from iwcore.intervals import bounds_of, count_interval, per_seed_interval
 
 VERDICTS = ("REPRODUCED", "NOT REPRODUCED", "UNDECIDED", "INCONCLUSIVE")
-TIERS = ("fast", "long", "full")
 PAPER_CLAIMS = tuple(f"C{i}" for i in range(1, 17))
 SUITE_CLAIMS = tuple(f"C{i}" for i in range(17, 21))
 
@@ -267,12 +266,14 @@ def expected_line(record: dict, width: int = 110) -> str:
 
 
 def other_tiers(tier_dir: Path, tier: str, read_history) -> dict[str, dict[str, str]]:
-    """{tier: {claim id: verdict}}: each other tier's latest recorded verdict of every claim."""
+    """{tier: {claim id: verdict}}: the latest recorded verdict of every claim in each other tier's history
+    (the folders beside ``tier_dir`` that hold one)."""
     latest = {}
-    for other in TIERS:
+    for history in sorted(Path(tier_dir).parent.glob("*/history.jsonl")):
+        other = history.parent.name
         if other == tier:
             continue
-        for run in read_history(Path(tier_dir).parent / other):
+        for run in read_history(history.parent):
             for claim in run.get("claims", []):
                 latest.setdefault(other, {})[claim["id"]] = claim.get("verdict")
     return latest

@@ -96,7 +96,10 @@ def full_run(tmp_path):
 
 
 def test_the_headline_table_comes_first_with_counts_verdicts_and_the_papers_numbers(tmp_path):
-    md = full_run(tmp_path)[1].read_text()
+    doc_path, md_path, _ = full_run(tmp_path)
+    md, doc = md_path.read_text(), json.loads(doc_path.read_text())
+    assert doc["counts"]["paper"]["counted"] == [["REPRODUCED", 1]] and doc["counts"]["suite"]["not_run"] == ["C17", "C18"]
+    assert doc["stability"]["claims"]["C1"] == {"0": "NOT REPRODUCED", "1": "UNDECIDED"}
     head = md.split("## Glossary")[0]
     assert head.index("The paper's claims (C1–C16)**: 2 of 16 ran. Counted: 1 REPRODUCED. Declared limits of this "
                       "tier's scale (reported, not counted): 1 (1 NOT REPRODUCED).") < head.index("| claim |")
