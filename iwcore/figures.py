@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from iwcore.results import SweepResult  # noqa: E402
+from iwcore.stats import mean_interval, slopes  # noqa: E402
+from iwcore.sweep import early_window_end  # noqa: E402
 
 
 def _ratio_colors(n: int):
@@ -32,6 +34,17 @@ def _is_unit_weight(name: str) -> bool:
     return tail in ("1", "1.0", "2^0", "4^0")
 
 
+def _positive(result: SweepResult) -> str:
+    """The positive class by name, for an axis label: "positive (class 1: dog)"."""
+    names = result.meta.get("class_names") or ()
+    return f"positive (class 1: {names[1]})" if len(names) > 1 and names[1] != "positive" else "positive (class 1)"
+
+
+def _legend_outside(ax, **kwargs):
+    """The legend right of the axes, so that it covers no data (the early window above all)."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, **kwargs)
+
+
 def _clip01(x):
     return np.clip(x, 0.0, 1.0)
 
@@ -48,14 +61,15 @@ def _reference_lines(ax, threshold=None, threshold_label=None, zero=False):
 def share_vs_epoch(result: SweepResult, eval_set: str, path: Path, title: str) -> Path:
     """Share classified positive vs epoch, one line per weight ratio, bands of ±1 sd over seeds (Fig 4a)."""
     r = result.ratio(eval_set)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(7, 4))
     for i, (w, color) in enumerate(zip(result.weight_ratios, _ratio_colors(len(result.weight_ratios)))):
         mean, sd = np.nanmean(r[:, i], 1), np.nanstd(r[:, i], 1)
         style = UNIT_WEIGHT_STYLE if w == 1 else dict(color=color, lw=1.2)
         ax.plot(result.epochs, mean, label=_label(w) + (" (unweighted)" if w == 1 else ""), **style)
         ax.fill_between(result.epochs, _clip01(mean - sd), _clip01(mean + sd), color=style["color"], alpha=0.12)
-    ax.set(xscale="log", xlabel="epoch", ylabel=f"share of '{eval_set}' classified positive", title=title, ylim=(-0.02, 1.02))
-    ax.legend(title="weight ratio (band: ±1 sd over seeds)", fontsize=6, title_fontsize=7, ncol=2, loc="best")
+    ax.set(xscale="log", xlabel="epoch", ylabel=f"share of '{eval_set}' classified {_positive(result)}", title=title,
+           ylim=(-0.02, 1.02))
+    _legend_outside(ax, title="weight ratio\n(band: ±1 sd\nover seeds)", fontsize=6, title_fontsize=7)
     return _save(fig, path)
 
 
@@ -68,7 +82,7 @@ def share_vs_weight(result: SweepResult, eval_sets: list[str], path: Path, title
         ax.errorbar(result.weight_ratios, mean, yerr=[mean - _clip01(mean - sd), _clip01(mean + sd) - mean], marker="o",
                     capsize=2, label=name)
     ax.axvline(1.0, color="black", lw=1, ls=":", label="w = 1 (unweighted)")
-    ax.set(xscale="log", xlabel="weight ratio (positive / negative)", ylabel="share classified positive",
+    ax.set(xscale="log", xlabel="weight ratio (positive / negative)", ylabel=f"share classified {_positive(result)}",
            title=f"{title} (epoch {int(result.epochs[-1])})", ylim=(-0.02, 1.02))
     ax.set_xscale("log", base=2)
     ax.legend(fontsize=7, title="evaluation set (bars: ±1 sd)", title_fontsize=7)
@@ -205,7 +219,7 @@ def effect_over_epochs(epochs, effect, low, high, path: Path, title: str, early_
     series = effect if isinstance(effect, dict) else {"": effect}
     lows = low if isinstance(low, dict) else {"": low}
     highs = high if isinstance(high, dict) else {"": high}
-    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    fig, ax = plt.subplots(figsize=(7, 3.5))
     ax.axvspan(epochs[0], early_end, color="0.85", alpha=0.6, label=f"early window (epochs <= {early_end:g})")
     colors = plt.get_cmap("tab10")(np.arange(len(series)))
     for (name, values), color in zip(series.items(), colors):
@@ -215,7 +229,51 @@ def effect_over_epochs(epochs, effect, low, high, path: Path, title: str, early_
                             label=f"95% interval {name}".strip())
     _reference_lines(ax, threshold, threshold_label, zero=True)
     ax.set(xscale=xscale, xlabel="epoch", ylabel=ylabel, title=title)
-    ax.legend(fontsize=6)
+    _legend_outside(ax, fontsize=6)
+    return _save(fig, path)
+
+
+def effect_with_band(result: SweepResult, eval_sets, path: Path, title: str, fade_share: float | None = None) -> Path:
+    """E(t), the statistic *fades* and *persists* decide on, with its 95% interval over seeds on each evaluation
+    set and the early window shaded; for a fades claim (``fade_share``) a dashed line at ``fade_share`` x E_peak
+    of the first set, the level the final effect must be shown below."""
+    epochs = np.asarray(result.epochs)
+    effect, low, high = {}, {}, {}
+    for name in eval_sets:
+        estimates = [mean_interval(b) for b in slopes(result.ratio(name), result.weight_ratios)]
+        effect[name] = np.array([e.value for e in estimates])
+        low[name], high[name] = np.array([e.low for e in estimates]), np.array([e.high for e in estimates])
+    early_end = early_window_end(int(result.config["epochs"]))
+    threshold = None
+    if fade_share is not None:
+        first = effect[eval_sets[0]]
+        threshold = fade_share * np.nanmax(np.where(epochs <= early_end, first, np.nan))
+    return effect_over_epochs(epochs, effect, low, high, path, title, early_end, threshold=threshold,
+                              threshold_label=None if threshold is None else
+                              f"{fade_share:g} x E_peak ({eval_sets[0]})",
+                              ylabel="E(t): slope on log2 w")
+
+
+def accuracy_bars(per_seed: dict[str, np.ndarray], path: Path, title: str, *, paper: dict | None = None,
+                  paper_label: str = "paper", ylabel: str = "balanced test accuracy") -> Path:
+    """One bar per arm (C20's losses): the mean over seeds with every seed's value as a dot, beside the paper's
+    number (``paper[arm] = (mean, standard error)``, drawn with ±1.96 s.e.) where it reports one."""
+    arms = list(per_seed)
+    x = np.arange(len(arms))
+    fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(arms), 3.8))
+    means = [float(np.nanmean(per_seed[a])) for a in arms]
+    ax.bar(x - 0.18, means, 0.34, color="tab:blue", alpha=0.6, label="this run (mean; dots: seeds)")
+    for i, a in enumerate(arms):
+        values = np.asarray(per_seed[a], float)
+        ax.plot(np.full(values.shape, i - 0.18), values, "k.", ms=4)
+    shown = [i for i, a in enumerate(arms) if a in (paper or {})]
+    if shown:
+        ax.bar([i + 0.18 for i in shown], [paper[arms[i]][0] for i in shown], 0.34, color="tab:orange", alpha=0.6,
+               yerr=[1.96 * paper[arms[i]][1] for i in shown], capsize=3, label=f"{paper_label} (±1.96 s.e.)")
+    low = min([*(np.nanmin(per_seed[a]) for a in arms), *(paper[arms[i]][0] for i in shown)])
+    ax.set(xticks=x, ylabel=ylabel, title=title, ylim=(max(0.0, low - 0.05), 1.0))
+    ax.set_xticklabels(arms, rotation=30, ha="right", fontsize=7)
+    _legend_outside(ax, fontsize=7)
     return _save(fig, path)
 
 

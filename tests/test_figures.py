@@ -127,3 +127,44 @@ def test_null_histogram_marks_observed_and_critical_values(tmp_path, drawn):
     assert labels[0] == "null (300 values)" or "null (300 values)" in labels
     assert "critical value 0.015" in labels and "observed 0.08" in labels
     figures.null_histogram(values, None, None, tmp_path / "k.png", "no marks")
+
+
+def test_effect_with_band_marks_the_early_window_and_the_fade_threshold_outside_the_legend(tmp_path, drawn):
+    result = fake_result(seeds=4)
+    result.config["epochs"] = 10
+    figures.effect_with_band(result, ["test", "grid"], tmp_path / "l.png", "C1: E(t)", fade_share=0.25)
+    ax = drawn[0].axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert {"early window (epochs <= 1)", "E(t) test", "95% interval grid", "0.25 x E_peak (test)"} <= set(labels)
+    box = ax.get_legend().get_window_extent()
+    assert box.x0 >= ax.get_window_extent().x1  # the legend is beside the axes, over no data
+    line = next(line for line in ax.get_lines() if line.get_label() == "0.25 x E_peak (test)")
+    assert line.get_ydata()[0] == pytest.approx(0.25 * next(l for l in ax.get_lines()
+                                                             if l.get_label() == "E(t) test").get_ydata()[0])
+
+
+def test_share_figures_name_the_positive_class(tmp_path, drawn):
+    figures.share_vs_epoch(fake_result(), "test", tmp_path / "m.png", "t")
+    figures.share_vs_weight(fake_result(), ["test"], tmp_path / "n.png", "t")
+    assert [fig.axes[0].get_ylabel() for fig in drawn] == ["share of 'test' classified positive (class 1)",
+                                                           "share classified positive (class 1)"]
+    result = fake_result()
+    result.meta["class_names"] = ["cat", "dog"]
+    figures.share_vs_weight(result, ["test"], tmp_path / "o.png", "t")
+    assert drawn[-1].axes[0].get_ylabel() == "share classified positive (class 1: dog)"
+    assert drawn[0].axes[0].get_legend().get_window_extent().x0 >= drawn[0].axes[0].get_window_extent().x1
+
+
+def test_accuracy_bars_show_every_seed_beside_the_papers_numbers(tmp_path, drawn):
+    per_seed = {"CE + IW": np.array([0.91, 0.88, 0.95]), "poly + IW, w^1.5": np.array([0.95, 0.94, 0.97]),
+                "LDAM": np.array([0.5, 0.5, 0.5])}
+    figures.accuracy_bars(per_seed, tmp_path / "p.png", "C20", paper={"CE + IW": (0.578, 0.004),
+                                                                     "poly + IW, w^1.5": (0.630, 0.006)},
+                          paper_label="Wang et al.")
+    ax = drawn[0].axes[0]
+    assert len(ax.patches) == 5 and [t.get_text() for t in ax.get_xticklabels()] == list(per_seed)
+    dots = np.concatenate([line.get_ydata() for line in ax.get_lines() if line.get_marker() == "."])
+    assert sorted(dots) == sorted(np.concatenate(list(per_seed.values())))
+    assert {"this run (mean; dots: seeds)", "Wang et al. (±1.96 s.e.)"} == {t.get_text() for t in
+                                                                          ax.get_legend().get_texts()}
+    assert ax.get_ylim()[0] <= 0.45

@@ -1,10 +1,12 @@
-"""claims.html is self-contained and renders in a real browser: headless Chromium (Debian's
-``chromium``; ``.ci/run`` installs it where it can) opens it from a file:// URL, with networking
-off, and the test checks that every claim section and every figure rendered (no broken image) and
-takes a screenshot into the test's tmp folder. Without Chromium the browser test skips, saying so."""
+"""claims.html as a person sees it: headless Chromium (Debian's ``chromium``; ``.ci/run`` installs it where it
+can) opens it from a file:// URL, with networking off, at 1366x768: the first screen is the headline table,
+every verdict word has its own colour, every claim section and figure rendered (no broken image), and the page
+weighs little (figures are files beside it). Without Chromium the browser tests skip, saying so."""
 
 from __future__ import annotations
 
+import html as htmllib
+import json
 import re
 import shutil
 import subprocess
@@ -15,6 +17,7 @@ import pytest
 from iwcore import figures
 from iwcore.report import ClaimRecord, normalise, render
 
+MAX_HTML_BYTES = 3_000_000
 CHROMIUM = next((shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")
                  if shutil.which(name)), None)
 # Offline, headless, no first-run or background network traffic; --no-sandbox because CI runs as root.
@@ -23,8 +26,9 @@ FLAGS = ["--headless", "--disable-background-networking", "--disable-component-u
          "--disable-dev-shm-usage", "--metrics-recording-only"]
 
 
-def make_report(tier_dir, with_missing_figure=False):
-    """A report of three claims with five figures (one optionally missing) and a stability table."""
+def make_report(tier_dir, with_missing_figure=False, n_claims=20):
+    """A report of ``n_claims`` claims (every verdict, one declared limit) sharing four figures, each claim
+    linking all four (as the fast tier's 121 figures: many per claim), one optionally missing, and stability."""
     fig_dir = tier_dir / "figures"
     epochs = np.arange(1, 51)
     effect = np.exp(-epochs / 10) * 0.1
@@ -39,61 +43,71 @@ def make_report(tier_dir, with_missing_figure=False):
     rel = [str(p.relative_to(tier_dir)) for p in paths]
     if with_missing_figure:
         rel.append("figures/never-drawn.png")
-    rows = [dict(part="", set="test", statistic="E at the chosen checkpoint", value=0.011, low=0.006, high=0.02,
-                 rule="low > 0", p=None, t=None, verdict="REPRODUCED")]
-    claims = [ClaimRecord(id="C4", claim="direction converges to the SVM's", tier="fast", verdict="NOT REPRODUCED",
-                          rows=rows, figures=[rel[3]]),
-              ClaimRecord(id="C11", claim="weights agree like seeds", tier="fast", verdict="REPRODUCED", rows=rows,
-                          figures=[rel[2]]),
-              ClaimRecord(id="C18", claim="early stopping", tier="fast", verdict="REPRODUCED", rows=rows,
-                          figures=[rel[0], rel[1], *rel[4:]])]
-    (tier_dir / "stability.json").write_text('{"base_seeds": [0, 1], "claims": {"C4": {"0": "NOT REPRODUCED", '
-                                             '"1": "NOT REPRODUCED"}}}')
+    verdicts = ["REPRODUCED", "NOT REPRODUCED", "UNDECIDED", "INCONCLUSIVE"]
+    claims = []
+    for i in range(1, n_claims + 1):
+        verdict = verdicts[i % 4]
+        rows = [dict(part="", set="test", statistic="E_peak (epoch 1); permutation max-T", value=0.08, low=None,
+                     high=0.03, rule="p <= 0.025 (high = null 97.5th percentile of T)", p=0.0001, t=None, verdict=None),
+                dict(part="", set="test", statistic="F = E_final / E_peak (Fieller)", value=0.11, low=0.05, high=0.2,
+                     rule="F <= 0.25", p=None, t=None, verdict=verdict)]
+        expected = {"verdicts": [verdict], "reason": "measured over base seeds 0-4: too few SGD steps"} if i == 8 else None
+        claims.append(ClaimRecord(id=f"C{i}", claim="a claim of the paper", tier="fast", verdict=verdict, rows=rows,
+                                  expected=expected, figures=rel if i <= 6 else []))
+    (tier_dir / "stability.json").write_text(json.dumps({"base_seeds": [0, 1], "claims": {
+        f"C{i}": {"0": verdicts[i % 4], "1": verdicts[(i + 1) % 4]} for i in range(1, n_claims + 1)}}))
     run = {"run_id": "R1", "tier": "fast", "claims": [normalise(vars(c)) for c in claims]}
-    return render(tier_dir, run)[2], len(rel)
+    return render(tier_dir, run)[2], len(rel) * 6
 
 
-def test_the_html_report_is_self_contained(tmp_path):
+def test_the_html_report_links_its_figures_and_weighs_little(tmp_path):
     html_path, _ = make_report(tmp_path / "fast", with_missing_figure=True)
     html = html_path.read_text()
     assert not re.search(r"""(src|href)=["']?(https?:|//)""", html)  # nothing fetched from a network
-    assert all(src.startswith("data:image/png;base64,") for src in re.findall(r'<img src="([^"]+)"', html))
-    assert html.count("<img ") == 4 and "figure missing: figures/never-drawn.png" in html
-    moved = tmp_path / "elsewhere.html"
-    shutil.copy(html_path, moved)  # still whole when copied away from its folder
-    assert moved.read_text() == html
+    assert all(src.startswith("figures/") for src in re.findall(r'<img src="([^"]+)"', html))
+    assert html.count("<img ") == 24 and html.count("figure missing: figures/never-drawn.png") == 6
+    assert html_path.stat().st_size < MAX_HTML_BYTES / 20  # a page, not a bundle of images
 
 
 def chromium(*args, timeout=90) -> subprocess.CompletedProcess:
     return subprocess.run([CHROMIUM, *FLAGS, *args], capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (Debian: apt-get install chromium; "
-                                             ".ci/run installs it where apt-get is available)")
-def test_claims_html_renders_every_claim_and_figure_in_headless_chromium(tmp_path):
-    html_path, n_figures = make_report(tmp_path / "fast")
-    url = html_path.resolve().as_uri()
-    profile = f"--user-data-dir={tmp_path / 'profile'}"
-    dom = chromium(profile, "--virtual-time-budget=10000", "--dump-dom", url)
+def dom_attributes(tmp_path, html_path) -> tuple[dict, str]:
+    dom = chromium(f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1366,768", "--virtual-time-budget=10000",
+                   "--dump-dom", html_path.resolve().as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
     body = re.search(r"<body([^>]*)>", dom.stdout).group(1)
-    attrs = dict(re.findall(r'data-(\w+)="(\d+)"', body))
-    assert attrs == {"images": str(n_figures), "broken": "0", "claims": "3"}, body
-    for claim in ("C4", "C11", "C18"):
-        assert f'id="{claim}"' in dom.stdout
-    assert f"{n_figures} figures, 0 not displayed" in dom.stdout
+    return {k: htmllib.unescape(v) for k, v in re.findall(r'data-([\w-]+)="([^"]*)"', body)}, dom.stdout
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (Debian: apt-get install chromium; "
+                                             ".ci/run installs it where apt-get is available)")
+def test_first_screen_is_the_headline_table_and_every_verdict_has_its_colour(tmp_path):
+    html_path, n_figures = make_report(tmp_path / "fast")
+    attrs, dom = dom_attributes(tmp_path, html_path)
+    assert (attrs["images"], attrs["broken"], attrs["claims"]) == (str(n_figures), "0", "20"), attrs
+    assert int(attrs["headline-top"]) < 768 // 3  # the headline table starts on the first screen, near its top
+    colours = json.loads(attrs["colours"])
+    assert set(colours) == {"REPRODUCED", "NOT REPRODUCED", "UNDECIDED", "INCONCLUSIVE"}
+    assert all(len(c) == 1 for c in colours.values()), colours  # one colour per verdict word, wherever it appears
+    assert len({next(iter(c)) for c in colours.values()}) == 4  # and four different colours
+    assert f"{n_figures} figures, 0 not displayed" in dom
     shot = tmp_path / "claims.png"
-    result = chromium(profile, f"--screenshot={shot}", "--window-size=1280,2400", "--hide-scrollbars", url)
+    result = chromium(f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1366,768",
+                      "--hide-scrollbars", html_path.resolve().as_uri())
     assert result.returncode == 0 and shot.exists(), result.stderr[-2000:]
     from PIL import Image
 
-    pixels = np.asarray(Image.open(shot).convert("L"))
-    assert pixels.shape == (2400, 1280) and pixels.min() < 100  # something was drawn, not a blank page
+    pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    assert pixels.shape == (768, 1366, 3)
+    red = (pixels[..., 0] > 140) & (pixels[..., 1] < 60) & (pixels[..., 2] < 60)  # NOT REPRODUCED's words
+    green = (pixels[..., 1] > 80) & (pixels[..., 0] < 40) & (pixels[..., 2] < 60)  # REPRODUCED's
+    assert red.sum() > 100 and green.sum() > 100  # coloured verdicts are on the first screen
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed")
 def test_a_missing_figure_is_visible_in_the_browser_not_a_silent_gap(tmp_path):
     html_path, _ = make_report(tmp_path / "fast", with_missing_figure=True)
-    dom = chromium(f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000", "--dump-dom",
-                   html_path.resolve().as_uri())
-    assert "figure missing: figures/never-drawn.png" in dom.stdout and 'data-broken="0"' in dom.stdout
+    attrs, dom = dom_attributes(tmp_path, html_path)
+    assert "figure missing: figures/never-drawn.png" in dom and attrs["broken"] == "0"

@@ -386,7 +386,7 @@ def test_a_report_holds_exactly_this_runs_claims(project):
     assert [sorted(c["id"] for c in h["claims"]) for h in history] == [["C1", "C10"], ["C11"]]
     assert history[0]["run_id"] != history[1]["run_id"] == doc["run_id"]
     md = (reports / "claims.md").read_text()
-    assert doc["run_id"] in md and "Base seed:** 1" in md and "C10" not in md
+    assert doc["run_id"] in md and "Base seed:** 1" in md and "## C10" not in md and "[C10]" not in md  # C10 only in "Not run"
 
 
 def test_compare_last_two_runs_after_two_runs(project):

@@ -7,11 +7,12 @@ such as the unregularised or cross-entropy model). A claim of one of these shape
 from __future__ import annotations
 
 from iwcore import figures
-from iwcore.battery.claim import Context, decide_sets, with_learning
+from iwcore.battery.claim import Context, decide_sets, evaluation_sets, with_learning
 from iwcore.battery.subject import Subject
 from iwcore.data import build_task
 from iwcore.results import SweepResult
-from iwcore.verdicts import FADES, PERSISTS, PERSISTS_OVER_BASELINE, SEVERAL_PARTS, Decision, combine, fades, persists
+from iwcore.verdicts import (FADE_FRACTION, FADES, PERSISTS, PERSISTS_OVER_BASELINE, SEVERAL_PARTS, Decision, combine,
+                             fades, persists)
 
 
 def over_subjects(parts: dict[str, Decision]) -> Decision:
@@ -19,11 +20,16 @@ def over_subjects(parts: dict[str, Decision]) -> Decision:
     return next(iter(parts.values())) if len(parts) == 1 else combine(parts)
 
 
-def draw_effect_figures(ctx: Context, result: SweepResult, subject: Subject, title: str) -> None:
-    """The share classified positive over epochs on each evaluation set and against the weight at the end
-    (the paper's Figs 1-4 and 6); for 2D tasks, the decision surfaces too."""
+def draw_effect_figures(ctx: Context, result: SweepResult, subject: Subject, title: str,
+                        fade_share: float | None = None) -> None:
+    """E(t) with its band on the deciding sets (``fade_share`` for a fades claim: its threshold marked), the share
+    classified positive over epochs on each evaluation set and against the weight at the end (the paper's Figs
+    1-4 and 6); for 2D tasks, the decision surfaces too."""
     name = f"{ctx.claim.record_id}-{result.config['name']}".replace("/", "-")
     sets = list(result.meta["eval_roles"])
+    deciding, _ = evaluation_sets(result, subject.deciding_roles)
+    ctx.add_figure(figures.effect_with_band(result, list(deciding), ctx.figure_path(f"{name}-effect"),
+                                            f"{ctx.claim.id}: {title}, E(t)", fade_share))
     for eval_set in sets:
         ctx.add_figure(figures.share_vs_epoch(result, eval_set, ctx.figure_path(f"{name}-{eval_set}-share"),
                                               f"{ctx.claim.id}: {title}, {eval_set}"))
@@ -62,7 +68,7 @@ def fades_shape(subjects: tuple[Subject, ...], variant: str = "", changes_text: 
             result = ctx.run(ctx.sweep(subject, variant, **changed(ctx, changes, per_tier)))
             parts[subject.label] = decide_sets(result, fades, subject.deciding_roles)
             results[subject.label] = result
-            draw_effect_figures(ctx, result, subject, subject.label)
+            draw_effect_figures(ctx, result, subject, subject.label, FADE_FRACTION)
         return with_learning(over_subjects(parts), results)
 
     return dict(subjects=subjects, decide=decide, setting=settings(changes_text), rebind=True,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from iwcore import figures
 from iwcore.battery.claim import Claim, Context, with_learning
 from iwcore.battery.paper import images, synthetic
 from iwcore.battery.shapes import persists_shape, settings
@@ -78,6 +79,9 @@ def remedies_beat_weighting(ctx: Context):
         decision.rows.append(Row(label, "test", "balanced test accuracy, mean over seeds", estimate.value,
                                  estimate.low, estimate.high,
                                  rule=f"Wang et al.: {paper[0]:.3f} ± {paper[1]:.3f} (s.e.)" if paper else ""))
+    ctx.add_figure(figures.accuracy_bars(accuracy, ctx.figure_path(f"{ctx.claim.id}-balanced-accuracy"),
+                                         f"{ctx.claim.id}: balanced test accuracy under {IMBALANCE}:1 imbalance",
+                                         paper=WANG_ET_AL, paper_label="Wang et al. 2022 (CIFAR cat/dog)"))
     return with_learning(decision, {"CNN, CE, no IW": ctx.results[0]})
 
 

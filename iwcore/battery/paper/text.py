@@ -115,9 +115,13 @@ def fades_at_the_paper_accuracy(ctx: Context) -> Decision:
 
 
 def setting(ctx: Context) -> str:
-    """The subject's setting, naming the BERT model the full tier ran (``--bert-model``)."""
-    bert = ctx.results[0].config["model_options"].get("name_or_folder")
-    return settings(f"BERT {bert}" if bert else "")(ctx)
+    """The subject's setting, naming the model that ran: the BERT model of the full tier (``--bert-model``), or
+    the fast tier's stand-in, which is not BERT and does not read MRPC."""
+    config = ctx.results[0].config
+    if config["model"] == "bert":
+        return settings(f"BERT {config['model_options'].get('name_or_folder')} on MRPC")(ctx)
+    return settings(f"not BERT on MRPC: {config['model']}, a stand-in for BERT, on generated sentence pairs "
+                    f"({config['task']})")(ctx)
 
 
 C16 = Claim("C16", "Fine-tuned BERT on MRPC: the share of test pairs classified as paraphrase converges across "
