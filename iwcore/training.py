@@ -96,7 +96,8 @@ def learning_rate(sweep: Sweep, x_train: torch.Tensor) -> float:
     """The sweep's learning rate times its ``lr_factor``; ``inverse_sigma_max`` is computed on ``x_train``, which
     the trainer passes as the task seed's own sample, so every seed of a sweep trains at one rate."""
     if sweep.lr == INVERSE_SIGMA_MAX:
-        return sweep.lr_factor * float(1.0 / torch.linalg.matrix_norm(x_train.reshape(len(x_train), -1).double(), ord=2))
+        sigma_max = torch.linalg.matrix_norm(x_train.reshape(len(x_train), -1).double(), ord=2)
+        return sweep.lr_factor * float(1.0 / sigma_max)
     return sweep.lr_factor * float(sweep.lr)
 
 

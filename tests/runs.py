@@ -15,6 +15,25 @@ from iwcore.results import SweepResult
 
 REPO = Path(iwcore.__file__).resolve().parents[1]
 
+# The source of a user's own model and loss (a GELU MLP and a focal loss), for throw-away packages of tests.
+USER_PARTS = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from iwcore import Subject
+
+
+def gelu_mlp(input_shape, n_outputs, hidden: int = 16):
+    return nn.Sequential(nn.Flatten(), nn.Linear(input_shape[0], hidden), nn.GELU(), nn.Linear(hidden, n_outputs),
+                         nn.Flatten(0))
+
+
+def focal_loss(logits, y, class_counts, gamma: float = 2.0):
+    margin = (2 * y - 1) * logits
+    return -(1 - torch.sigmoid(margin)) ** gamma * F.logsigmoid(margin)
+'''
+
 # A pytest run that trains sweeps through the plugin's run_sweep (the real cache, the real trainer).
 # Progress lines go to stdout (-s); it saves progress every 0.2 s so that a kill finds some; with a
 # "go" file named, it waits for that file before training (so that two runs start together).

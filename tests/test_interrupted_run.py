@@ -9,29 +9,10 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-import iwcore
+from runs import REPO, USER_PARTS
 
-REPO = Path(iwcore.__file__).resolve().parents[1]
-
-SUBJECTS = '''
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
-
-from iwcore import Subject
-
-
-def gelu_mlp(input_shape, n_outputs, hidden: int = 8):
-    return nn.Sequential(nn.Flatten(), nn.Linear(input_shape[0], hidden), nn.GELU(), nn.Linear(hidden, n_outputs),
-                         nn.Flatten(0))
-
-
-def focal_loss(logits, y, class_counts, gamma: float = 2.0):
-    margin = (2 * y - 1) * logits
-    return -(1 - torch.sigmoid(margin)) ** gamma * F.logsigmoid(margin)
-
+SUBJECTS = USER_PARTS + '''
 
 def subject(name, epochs):
     return Subject.create(name, model=gelu_mlp, loss=focal_loss, task="separable_2d", lr=0.1, batch_size=8,

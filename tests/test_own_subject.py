@@ -15,28 +15,13 @@ import pytest
 from iwcore import check
 from iwcore.battery.claim import Unavailable
 from iwcore.cache import default_cache_dir
+from runs import USER_PARTS
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 pytest_plugins = ["pytester"]
 
-USER_PACKAGE = '''
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
-
-from iwcore import Subject
-
-
-def gelu_mlp(input_shape, n_outputs, hidden: int = 16):
-    return nn.Sequential(nn.Flatten(), nn.Linear(input_shape[0], hidden), nn.GELU(), nn.Linear(hidden, n_outputs),
-                         nn.Flatten(0))
-
-
-def focal_loss(logits, y, class_counts, gamma: float = 2.0):
-    margin = (2 * y - 1) * logits
-    return -(1 - torch.sigmoid(margin)) ** gamma * F.logsigmoid(margin)
-
+USER_PACKAGE = USER_PARTS + '''
 
 SUBJECT = Subject.create(
     "gelu-focal", model=gelu_mlp, loss=focal_loss, task="separable_2d", lr=0.1, batch_size=8,

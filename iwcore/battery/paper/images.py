@@ -32,8 +32,9 @@ from iwcore.results import SweepResult
 from iwcore.stats import (agreement_per_seed, chosen_checkpoints, factor_slopes, permutation_seed,
                           present_at_selected_test, weight_and_seed_agreement, weighted_class_loss)
 from iwcore.sweep import Sweep, early_window_end, powers
-from iwcore.verdicts import (AGREEMENT_MARGIN, ALPHA, FADES, PERSISTS_OVER_BASELINE, REWEIGHT_REMOVED_MAX, SEVERAL_PARTS,
-                             Decision, Row, Verdict, combine, fades, persists, present, ratio_row, t_rule)
+from iwcore.verdicts import (AGREEMENT_MARGIN, ALPHA, FADES, PERSISTS_OVER_BASELINE, REWEIGHT_REMOVED_MAX,
+                             SEVERAL_PARTS, Decision, Row, Verdict, combine, fades, persists, present, ratio_row,
+                             t_rule)
 
 SCALE = {
     "full": dict(task="cifar_pair", pair=("dog", "cat"), second_pair=("truck", "automobile"), width=1.0,

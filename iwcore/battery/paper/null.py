@@ -97,20 +97,24 @@ def calibrated_under_the_null(ctx: Context) -> Decision:
 
 def setting(ctx: Context) -> str:
     n_sweeps = NULL_SWEEPS[ctx.tier]
-    return "at the fast tier's scale of each family: " + "; ".join(f"{family}: {n_sweeps} null sweeps of {sweep.name} ({len(sweep.weight_ratios)} labels x "
-                     f"{len(sweep.seeds)} seeds{', early window only' if early_only else ''})"
-                     for family, (sweep, early_only) in families(ctx).items())
+    return "at the fast tier's scale of each family: " + "; ".join(
+        f"{family}: {n_sweeps} null sweeps of {sweep.name} ({len(sweep.weight_ratios)} labels x {len(sweep.seeds)} "
+        f"seeds{', early window only' if early_only else ''})" for family, (sweep, early_only) in families(ctx).items())
+
+
+def critical_counts() -> str:
+    """The hits at which C19 says NOT REPRODUCED, per tier's number of null sweeps."""
+    return ", ".join(f"{null_critical_count(n, NULL_RUN_LEVEL / len(FAMILIES))} or more hits of {n} ({tier})"
+                     for tier, n in NULL_SWEEPS.items())
 
 
 C19 = Claim("C19", "Null calibration: when the weights cannot matter (all weight ratios set to 1 but labelled as a "
-                   "sweep), 'present early' does not fire above its nominal rate, for every model family the suite uses "
-                   "(fades and persists need present early, so their null rates are bounded by it).",
+                   "sweep), 'present early' does not fire above its nominal rate, for every model family the suite "
+                   "uses (fades and persists need present early, so their null rates are bounded by it).",
             paper="the suite's own claim (not in the paper)", decide=calibrated_under_the_null,
             subjects=(LOGREG, CNN, TEXT), setting=setting, marks=("long_running",),
             criterion=f"per family, an exact one-sided binomial test of 'present early fires at a rate <= {ALPHA}' "
                       f"on its null sweeps; NOT REPRODUCED iff some family's p <= {NULL_RUN_LEVEL}/{len(FAMILIES)} "
-                      f"({null_critical_count(NULL_SWEEPS['fast'], NULL_RUN_LEVEL / len(FAMILIES))} or more hits of "
-                      f"{NULL_SWEEPS['fast']}, {null_critical_count(NULL_SWEEPS['full'], NULL_RUN_LEVEL / len(FAMILIES))}"
-                      f" of {NULL_SWEEPS['full']}); the power against rules firing at 2, 3 and 4 x alpha reported")
+                      f"({critical_counts()}); the power against rules firing at 2, 3 and 4 x alpha reported")
 
 CLAIMS = (C19,)
