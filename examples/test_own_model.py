@@ -37,7 +37,7 @@ SUBJECT = Subject.create(
     tiers={"fast": dict(weight_ratios=(1 / 16, 1 / 4, 1.0, 4.0, 16.0), seeds=tuple(range(5)), epochs=300)},
     # Measured at base seed 0: Adam at the paper's lr 1e-4 moves this model too little in 300 epochs for an early
     # effect (C14), and 5 seeds do not decide whether the poly loss keeps more effect than the focal loss (C17).
-    expected={"C14": {"INCONCLUSIVE"}, "C17": {"UNDECIDED"}})
+    expected={"C14": {"INCONCLUSIVE"}})
 
 
 @parametrize_with_claims(SUBJECT, tiers=["fast"])

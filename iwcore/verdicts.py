@@ -154,6 +154,12 @@ def _p_against(t: float, n: int, claimed_direction: int = 1, df: float | None = 
     return one_sided_p(t, n - 1 if df is None else df, -claimed_direction) if n >= MIN_SEEDS else math.nan
 
 
+def _pointed_p(t: float, n: int, df: float | None = None) -> float:
+    """The p-value a table row shows: one-sided, for the test the estimate points to (the claim's or its
+    negation's; the verdict says which fired)."""
+    return one_sided_p(abs(t), n - 1 if df is None else df) if not math.isnan(t) else math.nan
+
+
 def _undecidable(s: EffectSummary, part: str, eval_set: str) -> Decision | None:
     """INCONCLUSIVE where a model diverged; UNDECIDED with fewer than ``MIN_SEEDS`` seeds."""
     rows = [_present_row(s, part, eval_set)]
@@ -193,7 +199,7 @@ def fades(s: EffectSummary, part: str = "", eval_set: str = "test") -> Decision:
     rows = [_present_row(s, part, eval_set),
             _estimate_row(part, eval_set, f"G = b_final - {FADE_FRACTION} b(t_hat_-s)", mean_interval(gap),
                           f"t <= -{tc:.3f} (NOT REPRODUCED if t >= {tc:.3f})", t_gap, verdict,
-                          _p_against(t_gap, n, -1)),
+                          _pointed_p(t_gap, n)),
             _estimate_row(part, eval_set, "F = E_final / E_peak (Fieller)", s.fade, "reported"),
             Row(part, eval_set, "t_hat_-s: epochs of the held-out early peaks", float(np.median(
                 s.epochs[s.held_out_peak_at])), rule=f"epochs {peaks}")]
@@ -221,7 +227,7 @@ def persists(s: EffectSummary, baseline: EffectSummary | None = None, paired: bo
     verdicts, p_against = [_t_verdict(t_final, n)], [_p_against(t_final, n)]
     rows = [_present_row(s, part, eval_set),
             _estimate_row(part, eval_set, "E_final", s.final, f"t >= {t_critical(n):.3f}", t_final, verdicts[0],
-                          p_against[0])]
+                          _pointed_p(t_final, n))]
     tests = [(s.final_slopes, 0.0, 1)]
     if baseline is not None:
         if not baseline.complete:
@@ -232,7 +238,8 @@ def persists(s: EffectSummary, baseline: EffectSummary | None = None, paired: bo
         verdicts.append(_t_verdict(t_diff, n_both, df=df))
         p_against.append(_p_against(t_diff, n_both, df=df))
         rows.append(_estimate_row(part, eval_set, f"E_final - baseline E_final ({'paired' if paired else 'Welch'})",
-                                  diff, f"t >= {t_critical(n_both, df):.3f}", t_diff, verdicts[-1], p_against[-1]))
+                                  diff, f"t >= {t_critical(n_both, df):.3f}", t_diff, verdicts[-1],
+                                  _pointed_p(t_diff, n_both, df)))
         if paired:  # seeds needed are computed for the paired test only
             tests.append((s.final_slopes - baseline.final_slopes, 0.0, 1))
     fallback = (Verdict.INCONCLUSIVE if not s.present.present else
@@ -261,7 +268,8 @@ def t_rule(per_seed, threshold: float, name: str, claimed_direction: int = 1, pa
     if verdict == Verdict.INCONCLUSIVE:
         reason = f"{name}: a model diverged (non-finite value): nothing is decided"
     fallback = Verdict.UNDECIDED if verdict == Verdict.NOT_REPRODUCED else verdict
-    return decided(verdict, reason, [_estimate_row(part, eval_set, name, estimate, rule, t, verdict, p_against)],
+    return decided(verdict, reason, [_estimate_row(part, eval_set, name, estimate, rule, t, verdict,
+                                                   _pointed_p(t, len(x)))],
                    fallback, p_against, [(x, threshold, claimed_direction)] if verdict == Verdict.UNDECIDED else [])
 
 
@@ -312,7 +320,13 @@ def combine(parts: dict[str, Decision]) -> Decision:
     needed = [p.needed(level) for p in flat if p.needed is not None and p.at_level(level) == Verdict.UNDECIDED]
     needed = [n for n in needed if n is not None]
     corrected = {name: _joint([p.at_level(level) for p in group]) for name, group in leaves.items()}
-    reason = "; ".join(f"{name}: {corrected[name].value} ({d.reason})" for name, d in parts.items())
+
+    def part_reason(name: str, d: Decision) -> str:
+        demoted = d.verdict == Verdict.NOT_REPRODUCED != corrected[name]
+        return f"{name}: {corrected[name].value} ({d.reason}" + (
+            f"; NOT REPRODUCED at {ALPHA} alone, not at {ALPHA}/{k})" if demoted else ")")
+
+    reason = "; ".join(part_reason(name, d) for name, d in parts.items())
     if k > 1:
         reason += f" [NOT REPRODUCED needs p <= {ALPHA}/{k} = {level:.4g} in some part]"
     statistic = {name: d.statistic for name, d in parts.items() if d.statistic}
