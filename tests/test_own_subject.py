@@ -42,7 +42,7 @@ def test_my_subject(claim_case, check_claim):
 
 def test_a_users_model_and_loss_through_the_plugin_entry_point(pytester):
     pytester.makepyfile(mysubject=USER_PACKAGE, test_mine=USER_TEST)
-    pytester.makeini("[pytest]\nmarkers =\n    fast: fast tier\n    full: full tier\n")
+    pytester.makeini("[pytest]\nmarkers =\n    fast: fast tier\n    long: long tier\n    full: full tier\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "0", "-m", "fast", "-rA",
                                            "--cache-dir", str(pytester.path / "cache"),
                                            "--report-dir", str(pytester.path / "reports"), timeout=600)
@@ -84,7 +84,7 @@ def test_the_examples_pass_with_their_declared_verdicts(pytester, pytestconfig):
     green: every claim REPRODUCED or one of the verdicts its subject declares, shown as such in the report."""
     for example in EXAMPLES.glob("test_*.py"):
         shutil.copy(example, pytester.path)
-    pytester.makeini("[pytest]\nmarkers =\n    fast: fast tier\n    full: full tier\n")
+    pytester.makeini("[pytest]\nmarkers =\n    fast: fast tier\n    long: long tier\n    full: full tier\n")
     cache = pytestconfig.getoption("cache_dir") or default_cache_dir()  # the suite's: trained once
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "0", "-m", "fast", "-rA",
                                            "--cache-dir", str(cache), "--report-dir", str(pytester.path / "reports"),
@@ -94,8 +94,7 @@ def test_the_examples_pass_with_their_declared_verdicts(pytester, pytestconfig):
     assert {r["id"] for r in records} == {f"{c}@{s}" for c in ("C6", "C7", "C14", "C17")
                                            for s in ("gelu-mlp-focal", "mlp-rings")}
     declared = [r for r in records if r["expected"]]
-    assert {r["id"] for r in declared} == {"C14@gelu-mlp-focal", "C17@gelu-mlp-focal", "C14@mlp-rings",
-                                           "C17@mlp-rings"}
+    assert {r["id"] for r in declared} == {"C14@gelu-mlp-focal", "C14@mlp-rings"}
     for r in declared:
         assert r["verdict"] in r["expected"]["verdicts"] and r["outcome"] == "expected finding"
         assert r["pytest_outcome"] == "xfailed" and r["expected"]["reason"].startswith("declared by the subject")
