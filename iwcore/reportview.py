@@ -61,14 +61,21 @@ GLOSSARY = (
                         "threshold column"),
     ("g-fieller", "Fieller", "the 95% interval of a ratio of two means (F), exact under normality; it can be "
                              "unbounded when the denominator's interval reaches 0"),
+    ("g-G", "G", "G_s = b_s(final) - 0.25 b_s(t̂_-s): what is left of seed s's effect beyond a quarter of its early "
+                 "peak (the peak chosen on the other seeds); fades is REPRODUCED when its t <= -t_c, NOT REPRODUCED "
+                 "when t >= t_c"),
     ("g-tc", "t_c", "the critical t value, t_{n-1, 0.975} for n seeds: one-sided alpha = 0.025"),
+    ("g-p", "p", "in a t row, the one-sided p-value of the test the estimate points to (the claim's or its "
+                 "negation's; the verdict says which); with k deciding parts NOT REPRODUCED needs p <= 0.025/k "
+                 "(Bonferroni); in a permutation row, the permutation p-value"),
     ("g-null", "null sweep", "a sweep in null mode: every weight ratio set to 1 but labelled as a sweep, so the "
                              "weights cannot matter; C19 counts how often 'present early' fires on them"),
 )
 _TERMS = (  # (pattern, anchor): the first match of each pattern in a cell links to the glossary
     (r"\bE_peak\b|\bE_final\b|\bE\(t\)", "g-E"), (r"\bb_final\b|\bb_peak\b|\bb_s\b|\bG_s\b", "g-b"),
     (r"\bF(?= =| <=)", "g-F"), (r"t_hat|t̂", "g-that"), (r"present early", "g-early"),
-    (r"max-T", "g-maxT"), (r"Fieller", "g-fieller"), (r"\bt_c\b", "g-tc"), (r"null (?:sweeps?|mode)", "g-null"),
+    (r"max-T", "g-maxT"), (r"Fieller", "g-fieller"), (r"\bt_c\b", "g-tc"), (r"^G\b", "g-G"),
+    (r"null (?:sweeps?|mode)", "g-null"),
 )
 _NULL_THRESHOLD = re.compile(r"null 97\.5th percentile")
 _COUNT = re.compile(r"\((\d+) of (\d+)\)")
