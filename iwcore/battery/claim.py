@@ -7,7 +7,7 @@ computes the statistics and returns a ``Decision``. ``run_claim`` does everythin
 the findings its subjects declare (``Subject.expected``; the paper's are ``iwcore.battery.findings``) and the
 outcome (``conclude``).
 
-The pytest outcome follows the verdict (CLAIMS.md revision 2): REPRODUCED passes. A (claim, tier) declared
+The pytest outcome follows the verdict (CLAIMS.md revision 3): REPRODUCED passes. A (claim, tier) declared
 as a finding is a strict expected failure for exactly the verdicts it lists (REPRODUCED among them: not
 decidable at that scale); a REPRODUCED it does not list passes, which the strict xfail turns into a failure
 (XPASS(strict)); any other verdict raises ``VerdictMismatch`` (not an AssertionError, so a strict xfail cannot

@@ -14,10 +14,11 @@ Readings of the paper, fixed before any run:
   model, confounding the comparison with a slower learning rate.
 - Plain SGD, lr 0.01, batch 16 (the paper gives no batch size here; 16 is that of its CIFAR
   experiments). One model per (c, rho) and one unweighted model per seed; the gain of a seed is its
-  mean over every (c, rho), and seeds are the replicates (CLAIMS.md revision 2). The early gain is
-  tested by the within-seed permutation max-T test (under "the weights do not matter" a seed's models
-  are exchangeable, so their labels are permuted), and the final gain must be at most a quarter of the
-  gain at the early peak t_hat (one-sided t over seeds, as for "fades").
+  mean over every (c, rho) but rho = 1/10 (which weights every class alike: the unweighted model again),
+  and seeds are the replicates. The early gain is tested by the within-seed permutation max-T test
+  (under "the weights do not matter" a seed's models are exchangeable, so their labels are permuted), and
+  the final gain must be at most a quarter of the gain at each seed's early peak chosen on the other seeds
+  (one-sided t over seeds, as for "fades", CLAIMS.md revision 3).
 """
 
 from __future__ import annotations
