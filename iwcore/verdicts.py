@@ -374,7 +374,7 @@ def null_calibration(hits: int, sweeps: int, family: str, families: int) -> Deci
     level = NULL_RUN_LEVEL / families
     test = stats.binomtest(hits, sweeps, ALPHA, alternative="greater")
     verdict = Verdict.NOT_REPRODUCED if test.pvalue <= level else Verdict.REPRODUCED
-    ci = test.proportion_ci(1 - 2 * ALPHA, method="exact")
+    ci = stats.binomtest(hits, sweeps).proportion_ci(1 - 2 * ALPHA, method="exact")  # two-sided Clopper-Pearson
     critical = null_critical_count(sweeps, level)
     power = ", ".join(f"{m}x alpha: {null_power(sweeps, level, m * ALPHA):.0%}" for m in NULL_POWER_MULTIPLES)
     rows = [Row(family, "null sweeps", f"rate of 'present early' ({hits} of {sweeps}; Clopper-Pearson)",
