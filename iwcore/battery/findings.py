@@ -136,4 +136,11 @@ EXPECTED.update({
     ("C12", "long"): Expected(frozenset({U}), _NOISE + (
         "with 5% flipped labels the CNN faded on the test digits (F = 0.046, t = -24) and the other digits "
         "(F = 0.15, t = -4.6); on the noise F = 0.35 [0.14, 0.55] (t = 1.1); about 149 seeds would decide")),
+    ("C13", "long"): Expected(frozenset({U}), (
+        "7 vs 1 faded on the test digits (F = 0.002, t = -225) and the noise images (F = 0.14 [0.04, 0.24], "
+        "t = -2.6), but on the other digits F = 0.23 [0.18, 0.29] sits at the boundary 0.25 (G's t = -0.65): about "
+        "307 seeds would decide")),
+    ("C14", "long"): Expected(frozenset({U}), _NOISE + (
+        "with Adam the CNN faded on the test digits (F = 0.010, t = -80) and the other digits (F = 0.056, t = -14); "
+        "on the noise F = 0.20 [0.02, 0.38] (t = -0.67); about 294 seeds would decide")),
 })
