@@ -143,4 +143,13 @@ EXPECTED.update({
     ("C14", "long"): Expected(frozenset({U}), _NOISE + (
         "with Adam the CNN faded on the test digits (F = 0.010, t = -80) and the other digits (F = 0.056, t = -14); "
         "on the noise F = 0.20 [0.02, 0.38] (t = -0.67); about 294 seeds would decide")),
+    ("C4", "long"): Expected(frozenset({N, U}), (
+        "the full tier's sweep (the long tier's 2D claims are the full tier's): the smallest final cosine over ratios "
+        "0.988 [0.979, 0.997] (needs >= 0.99), its rise from the first checkpoint -0.006 [-0.012, -0.001] (t = -2.6: "
+        "below 0 at alpha alone, not at alpha/2); " + _C4_REASON)),
+    ("C17", "long"): Expected(frozenset({U}), (
+        "with the poly loss at lr x 0.313 the effect persists above cross-entropy's for the 2D logistic regression "
+        "(test and grid, t = 66-77), the digits CNN (test +0.007 [0.002, 0.012], other digits +0.017, noise +0.021) "
+        "and the 2D MLP's grid (+0.0054, t = 24); the 2D MLP's test points differ by +0.00005 [-0.00004, 0.00014] "
+        "after 10,000 epochs (both near 0): about 68 seeds would decide")),
 })
