@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench_2d import _EpochClock  # same folder: run as `python bench/bench_images.py`
+from bench_2d import _CpuClock  # same folder: run as `python bench/bench_images.py`
 from iwcore import training
 from iwcore.data import build_task
 from iwcore.models import build_model
@@ -42,13 +42,6 @@ def long_sweep(model: str, options: dict, epochs: int) -> Sweep:
     return Sweep(name=f"bench-images-{model}", task="digits_pair", task_options=TASK, model=model,
                  model_options={"width": 0.125, "init": "he", **options}, weight_ratios=powers(16, 2),
                  seeds=tuple(range(10)), epochs=epochs, batch_size=16, lr=0.1, checkpoints=(epochs,))
-
-
-class _CpuClock(_EpochClock):
-    """An ``_EpochClock`` in CPU time of the process."""
-
-    def update(self, n=1):
-        self.ends.append(time.process_time())
 
 
 def timed_run(sweep: Sweep, fast: bool):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from iwcore import fused2d, training
+from iwcore import fused2d, losses, training
 from iwcore.sweep import Sweep
 from iwcore.training import train_sweep
 
@@ -39,6 +39,10 @@ def generic(sweep, monkeypatch):
         return train_sweep(sweep, CPU, show_progress=False)
 
 
+# The poly loss over 30 epochs, so that many training margins pass 1 and its polynomial tail is trained
+# (test_a_wrong_tail_gradient_is_detected shows they do).
+POLY = dict(loss="poly", epochs=30, checkpoints=(2, 30))
+
 CASES = {
     "logreg": dict(model="logreg"),
     "mlp": dict(),
@@ -53,6 +57,17 @@ CASES = {
     "weight_sum": dict(normalisation="weight_sum", model_options={"dropout": 0.3}),
     "groups of 4, explicit weights": dict(models_per_step=4, class_weights=((1.0, 0.5), (1.0, 1.0), (0.2, 1.0))),
     "batch 20, hidden 5": dict(batch_size=20, model_options={"hidden": 5}),
+    "poly logreg": dict(POLY, model="logreg"),
+    "poly mlp": dict(POLY),
+    "poly mlp dropout": dict(POLY, model_options={"dropout": 0.5}),
+    "poly mlp L2": dict(POLY, l2=0.01),
+    "poly logreg L2": dict(POLY, model="logreg", l2=0.01),
+    # C17's settings: alpha 1 at lr x log(1 + e^-1), a learning rate per ratio and the other normalisation
+    "poly mlp, C17's lr, lr by ratio, weight_sum": dict(POLY, loss_options={"alpha": 1.0}, lr=0.5,
+                                                        lr_factor=losses.POLY_LR_FACTOR, lr_by_ratio={4.0: 0.05},
+                                                        normalisation="weight_sum"),
+    "poly logreg alpha 0.5": dict(POLY, model="logreg", loss_options={"alpha": 0.5}),
+    "poly mlp alpha 3": dict(POLY, loss_options={"alpha": 3.0}),
 }
 
 
@@ -81,17 +96,36 @@ def test_divergence_is_dated_to_the_same_epoch(monkeypatch, fused_epochs):
     np.testing.assert_array_equal(fused.diverged_epoch, plain.diverged_epoch)
 
 
+def test_poly_alphas_in_one_process(monkeypatch):
+    """Two alphas trained one after the other by the compiled MLP step each train with their own exponent
+    (torch.compile with its default symbolic floats kept the first alpha's exponent for the second)."""
+    for alpha in (1.0, 3.0):
+        sweep = small(**POLY, loss_options={"alpha": alpha})
+        fused, plain = train_sweep(sweep, CPU, show_progress=False), generic(sweep, monkeypatch)
+        np.testing.assert_allclose(fused.param_trace, plain.param_trace, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("model", ["logreg", "mlp"])
+def test_a_wrong_tail_gradient_is_detected(model, monkeypatch):
+    """The negative control: cross-entropy's gradient divided by log(1 + e^-1) is the poly loss's at margins
+    <= 1 and wrong beyond, so the comparison above must tell it from the poly gradient."""
+    sweep = small(**POLY, model=model)
+    plain = generic(sweep, monkeypatch)
+    scaled_ce = lambda z, y, alpha: fused2d._ce_gradient(z, y) / losses.POLY_LR_FACTOR  # noqa: E731
+    monkeypatch.setitem(fused2d.LOSSES, "poly", (scaled_ce, losses.poly_loss))
+    wrong = train_sweep(sweep, CPU, show_progress=False)
+    with pytest.raises(AssertionError):
+        np.testing.assert_allclose(wrong.param_trace, plain.param_trace, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("change", [dict(optimizer="adam", lr=0.01), dict(optimizer_options={"momentum": 0.9}),
-                                    dict(batch_size=7), dict(loss="focal")])
-def test_what_the_fused_path_does_not_cover_runs_generic(change, fused_epochs):
+                                    dict(batch_size=7), dict(loss="ldam"), dict(loss="poly", reregistered=True)])
+def test_what_the_fused_path_does_not_cover_runs_generic(change, fused_epochs, monkeypatch):
     change = dict(change)
-    loss = change.pop("loss", None)
-    sweep = small(epochs=3, **change)
-    if loss:  # a loss other than cross-entropy (Sweep.loss, where that field exists)
-        object.__setattr__(sweep, "loss", loss)
-        assert fused2d.fused_trainer(sweep, *[None] * 6) is None
-        return
-    train_sweep(sweep, CPU, show_progress=False)
+    if change.pop("reregistered", False):  # another function registered as "poly": its gradient is not known here
+        entry = losses.loss_entry("poly")
+        monkeypatch.setitem(losses._REGISTRY, "poly", dataclasses.replace(entry, fn=lambda *a, **k: entry.fn(*a, **k)))
+    train_sweep(small(epochs=3, **change), CPU, show_progress=False)
     assert not fused_epochs
 
 
