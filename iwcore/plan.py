@@ -227,7 +227,7 @@ def measured_rates(gpu_check: dict) -> dict[tuple[str, str], dict]:
     """By the (model, task) each part of a gpu_check JSON measured: the part's name and its seconds per model-step
     by precision (parts that failed left out)."""
     return {(part["model"], part["task"]): {"part": name, **{p: part[p]["s_per_model_step"] for p in PRECISIONS}}
-            for name, part in gpu_check.items() if isinstance(part, dict) and "task" in part and "error" not in part}
+            for name, part in gpu_check.items() if isinstance(part, dict) and all(p in part for p in PRECISIONS)}
 
 
 def cost(entry: PlannedSweep, cache_dir: Path, gpu_bytes: int, rates: dict, tflops: float) -> dict:
