@@ -34,10 +34,10 @@ from torch.utils.flop_counter import FlopCounterMode
 from iwcore.battery.claim import DATA_DIR_PLACEHOLDER, PLAN_ONLY, TIERS, Context, Unavailable
 from iwcore.cache import default_cache_dir, entry_state
 from iwcore.codekey import sweep_code_version
-from iwcore.data import EvalSet, Task, build_task, register_task
+from iwcore.data import build_task
 from iwcore.models import build_model
 from iwcore.models.text import PairClassifier
-from iwcore.shards import gpu_seeds_per_shard
+from iwcore.shards import SHARD_MEMORY_SHARE, gpu_seeds_per_shard
 from iwcore.sweep import PRECISIONS, Sweep
 
 DEFAULT_TFLOPS = 100.0  # sustained, bf16-equivalent, per GPU: the projection's assumption without a gpu_check JSON
@@ -78,11 +78,11 @@ def claims_of(claim_ids: list[str] | None):
     """The battery's claims with these ids (all by default); an unknown id is a ValueError naming the known ones."""
     from iwcore.battery.paper import CLAIMS
 
-    ids = claim_ids or sorted(CLAIMS, key=lambda c: int(c[1:]))
-    unknown = [c for c in ids if c not in CLAIMS]
+    known = sorted(CLAIMS, key=lambda c: int(c[1:]))
+    unknown = [c for c in claim_ids or () if c not in CLAIMS]
     if unknown:
-        raise ValueError(f"unknown claims {unknown}; the battery has {', '.join(sorted(CLAIMS, key=lambda c: int(c[1:])))}")
-    return [CLAIMS[c] for c in ids]
+        raise ValueError(f"unknown claims {unknown}; the battery has {', '.join(known)}")
+    return [CLAIMS[c] for c in claim_ids or known]
 
 
 def plan_tier(tier: str, claims=None, options: dict | None = None, device_type: str = "cuda",
@@ -95,7 +95,7 @@ def plan_tier(tier: str, claims=None, options: dict | None = None, device_type: 
     options = {"bert_model": "bert-base-uncased", **(options or {}), PLAN_ONLY: True}
     planned: dict[str, PlannedSweep] = {}
     not_planned = {}
-    for claim in claims if claims is not None else claims_of(None):
+    for claim in claims_of(None) if claims is None else claims:
         try:
             sweeps = claim.plan(Context(claim, tier, None, Path("."), options))
         except Unavailable as why:
@@ -161,17 +161,9 @@ def task_size(sweep: Sweep) -> TaskSize:
     return TaskSize(size.input_shape, size.dtype, size.num_classes, size.n_train, measured)
 
 
-@register_task("planned_shape")
-def planned_shape(input_shape, dtype: str, num_classes: int) -> Task:
-    """One zero example of the given shape: a task of another's shapes, for sizing shards without its data."""
-    x = torch.zeros((1, *input_shape), dtype=getattr(torch, dtype))
-    y = torch.zeros(1, dtype=torch.long)
-    return Task("planned_shape", x, y, {"test": EvalSet(x, y)}, num_classes=num_classes,
-                class_names=tuple(str(c) for c in range(num_classes)))
-
-
 def stand_in(sweep: Sweep, size: TaskSize) -> Sweep:
-    """``sweep`` on a task of its data's shapes, its model an architecture that builds offline."""
+    """``sweep`` on a task of its data's shapes (``iwcore.data.shapes``), its model an architecture that builds
+    offline."""
     model, options = OFFLINE_ARCHITECTURES.get(sweep.model, (sweep.model, sweep.model_options))
     return sweep.scaled(task="planned_shape", model=model, model_options=options,
                         task_options={"input_shape": list(size.input_shape), "dtype": size.dtype,
@@ -234,7 +226,8 @@ def cost(entry: PlannedSweep, cache_dir: Path, gpu_bytes: int, rates: dict, tflo
     """What ``entry``'s sweep costs and where it stands in ``cache_dir``."""
     sweep, size = entry.sweep, task_size(entry.sweep)
     forward, forward_backward = model_flops(sweep, size)
-    steps = sweep.last_epoch * math.ceil(size.n_train / sweep.batch_size)
+    steps_per_epoch = math.ceil(size.n_train / sweep.batch_size)
+    steps = sweep.last_epoch * steps_per_epoch
     train_flops = forward_backward * size.n_train * sweep.last_epoch * sweep.n_models
     eval_examples = sum(size.n_eval.values())
     eval_flops = forward * eval_examples * len(sweep.checkpoint_epochs) * sweep.n_models
@@ -248,7 +241,7 @@ def cost(entry: PlannedSweep, cache_dir: Path, gpu_bytes: int, rates: dict, tflo
     symbolic = DATA_DIR_PLACEHOLDER in json.dumps(sweep.config())
     return {"model": sweep.model, "task": sweep.task, "models": sweep.n_models, "ratios": len(sweep.weight_ratios),
             "seeds": len(sweep.seeds), "epochs": sweep.last_epoch, "n_train": size.n_train,
-            "steps_per_epoch": math.ceil(size.n_train / sweep.batch_size), "steps_per_model": steps,
+            "steps_per_epoch": steps_per_epoch, "steps_per_model": steps,
             "model_steps": steps * sweep.n_models, "forward_flops_per_example": forward,
             "train_flops_per_example": forward_backward, "train_flops": train_flops,
             "eval_examples": eval_examples, "checkpoints": len(sweep.checkpoint_epochs), "eval_flops": eval_flops,
@@ -265,7 +258,8 @@ def build_plan(tier: str, claim_ids: list[str] | None = None, options: dict | No
     """The plan of ``tier`` as JSON-ready data: assumptions, one row per sweep, the claims not planned, totals."""
     device_type = device_type or ("cuda" if tier == "full" else "cpu")
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    entries, not_planned = plan_tier(tier, claims_of(claim_ids), options, device_type, base_seed)
+    claims = claims_of(claim_ids)
+    entries, not_planned = plan_tier(tier, claims, options, device_type, base_seed)
     rates = measured_rates(gpu_check or {})
     rows = [{"name": e.sweep.name, "key": e.key, "claims": e.claims,
              **cost(e, cache_dir, int(gpu_memory_gib * 2 ** 30), rates, tflops)} for e in entries]
@@ -273,12 +267,14 @@ def build_plan(tier: str, claim_ids: list[str] | None = None, options: dict | No
     totals["sweeps"] = len(rows)
     totals["cache"] = {state: sum(r["cache"]["state"] == state for r in rows)
                        for state in ("done", "partial", "missing", "unknown")}
-    return {"tier": tier, "claims": [c.record_id for c in claims_of(claim_ids)], "device_type": device_type,
+    return {"tier": tier, "claims": [c.record_id for c in claims], "device_type": device_type,
             "base_seed": base_seed, "cache_dir": str(cache_dir),
             "assumptions": {"gpu_memory_gib": gpu_memory_gib, "tflops": tflops, "gpu_check": bool(rates),
                             "flops": "FlopCounterMode on one model's forward and backward pass (matrix products, "
-                                     "convolutions), per example; BERT as BERT-base at 128 tokens",
-                            "shards": "iwcore.shards.gpu_seeds_per_shard: one stack within 60% of the GPU memory"},
+                                     f"convolutions), per example; BERT as BERT-base at {MRPC_TOKENS} tokens",
+                            "shards": f"iwcore.shards.gpu_seeds_per_shard: one stack of parameters, gradients, "
+                                      f"optimizer state and one minibatch's activations per model within "
+                                      f"{SHARD_MEMORY_SHARE:.0%} of the GPU's memory"},
             "sweeps": rows, "not_planned": not_planned, "totals": totals}
 
 
