@@ -51,9 +51,9 @@ class VerdictMismatch(Exception):
 class Claim:
     """One claim of the battery. ``plan(ctx)`` names the sweeps it needs, ``{name: Sweep}`` (from the context's
     tier, options and subjects); ``decide(ctx, results)`` returns the decision from their results, by the same
-    names; ``setting(ctx)`` what was run (after ``decide``, so it may read ``ctx.results``). ``subjects`` are the paper's; ``rebind`` says whether a
-    user's subject may replace them (claims whose design is specific to the paper's data say no) and
-    ``needs`` what such a subject must be."""
+    names; ``setting(ctx)`` what was run (after ``decide``, so it may read ``ctx.results``). ``subjects`` are the
+    paper's; ``rebind`` says whether a user's subject may replace them (claims whose design is specific to the
+    paper's data say no) and ``needs`` what such a subject must be."""
 
     id: str
     sentence: str
