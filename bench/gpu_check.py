@@ -241,7 +241,8 @@ def project(measured: dict) -> dict:
         "total_unique_sweeps": {f"gpu_hours_{p}": sum(r[f"gpu_hours_{p}"] for r in unique.values())
                                 for p in PRECISIONS},
         "n_unique_sweeps": len(unique),
-        "not_projected": {claim: "no part here measured " + "; ".join(sweeps) for claim, sweeps in not_projected.items()},
+        "not_projected": {claim: "no part here measured " + "; ".join(sweeps)
+                          for claim, sweeps in not_projected.items()},
     }
 
 

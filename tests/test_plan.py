@@ -145,7 +145,8 @@ def test_an_unknown_tier_or_claim_is_a_clear_error(argv, message, capsys):
 
 
 def test_measured_rates_project_the_sweeps_they_measured():
-    rate = {"model": "cnn", "task": "cifar_pair", "fp32": {"s_per_model_step": 1e-4}, "bf16": {"s_per_model_step": 5e-5}}
+    rate = {"model": "cnn", "task": "cifar_pair", "fp32": {"s_per_model_step": 1e-4},
+            "bf16": {"s_per_model_step": 5e-5}}
     plan = build_plan("full", ["C6"], gpu_check={"cnn": rate}, cache_dir="/nonexistent")
     row = plan["sweeps"][0]
     assert row["rate_from"] == "gpu_check cnn"
