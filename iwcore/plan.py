@@ -16,6 +16,13 @@ state is unknown), the sizes of CIFAR-10 and MRPC are known here, and models are
 - GPU-hours: from ``bench/gpu_check.py``'s JSON where it measured the sweep's model on the sweep's task
   (seconds per model-step of the sweep's precision; evaluation at the same throughput per FLOP); otherwise
   training and evaluation FLOPs at a sustained rate (``--tflops``).
+
+``--json`` prints ``build_plan``'s data: ``tier``, ``claims``, ``device_type``, ``base_seed``, ``cache_dir``,
+``assumptions``, ``not_planned`` (claim: why), ``totals`` and ``sweeps``, one row per sweep with ``name``, ``key``,
+``claims`` and the keys of ``cost`` (``model``, ``task``, ``models``, ``ratios``, ``seeds``, ``epochs``,
+``n_train``, ``steps_per_epoch``, ``steps_per_model``, ``model_steps``, ``forward_flops_per_example``,
+``train_flops_per_example``, ``train_flops``, ``eval_examples``, ``checkpoints``, ``eval_flops``, ``cache``,
+``seeds_per_shard``, ``shards``, ``gpu_hours``, ``rate_from``).
 """
 
 from __future__ import annotations
