@@ -225,8 +225,14 @@ def model_flops(sweep: Sweep, size: TaskSize) -> tuple[float, float]:
 def measured_rates(gpu_check: dict) -> dict[tuple[str, str], dict]:
     """By the (model, task) each part of a gpu_check JSON measured: the part's name and its seconds per model-step
     by precision (parts that failed left out)."""
+    parts = {name: part for name, part in gpu_check.items()
+             if isinstance(part, dict) and all(p in part for p in PRECISIONS)}
+    untasked = [name for name, part in parts.items() if "task" not in part]
+    if untasked:
+        raise ValueError(f"the gpu_check JSON's parts {untasked} do not name the task they measured (written before "
+                         f"gpu_check recorded it): rerun bench/gpu_check.py")
     return {(part["model"], part["task"]): {"part": name, **{p: part[p]["s_per_model_step"] for p in PRECISIONS}}
-            for name, part in gpu_check.items() if isinstance(part, dict) and all(p in part for p in PRECISIONS)}
+            for name, part in parts.items()}
 
 
 def cost(entry: PlannedSweep, cache_dir: Path, gpu_bytes: int, rates: dict, tflops: float) -> dict:

@@ -152,6 +152,9 @@ def test_measured_rates_project_the_sweeps_they_measured():
     assert row["rate_from"] == "gpu_check cnn"
     assert row["gpu_hours"] == pytest.approx(row["model_steps"] * 1e-4 * (1 + row["eval_flops"] / row["train_flops"])
                                              / 3600)
+    del rate["task"]
+    with pytest.raises(ValueError, match="do not name the task they measured"):
+        build_plan("full", ["C6"], gpu_check={"cnn": rate})
 
 
 def test_the_plans_cache_keys_are_those_the_claims_ran_before_they_declared_plans():
