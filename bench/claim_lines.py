@@ -1,5 +1,5 @@
 """Lines of code per claim spec: the ``Cn = Claim(...)`` statement plus the module's functions it names (its
-``decide`` and the helpers that only it uses), per claim of ``iwcore/battery/paper``. Usage:
+``plan``, its ``decide`` and the helpers that only it uses), per claim of ``iwcore/battery/paper``. Usage:
     python bench/claim_lines.py
 """
 

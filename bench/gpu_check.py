@@ -19,9 +19,10 @@ by the claims' subjects themselves, so the settings are the full tier's):
              (data on the GPU): test accuracy after each epoch, as many epochs as fit in 3 minutes,
              against the paper's 80-85%. Skipped (with the reason) without --data-dir; with --smoke and
              no --data-dir it runs on scikit-learn's digits (8 vs 3) instead, to exercise the code.
-  projection (d) GPU-hours of every full-tier GPU claim: per sweep, models x epochs x steps per epoch
-             x the measured seconds per model-step of its family, fp32 and bf16; claims that are CPU work
-             or that nothing here measures are listed under "not_projected" with the reason.
+  projection (d) GPU-hours of every full-tier sweep whose model and task a part here measured, by claim: the
+             sweeps are the full tier's plan (python -m iwcore.plan), models x epochs x steps per epoch x
+             the measured seconds per model-step, fp32 and bf16; the sweeps nothing here measures (2D,
+             BERT, C19's null stacks) are listed under "not_projected" by claim.
   meta       device, versions, TF32/cuDNN settings, budgets, wall time.
 
 The JSON is rewritten after every part, so a run cut short keeps what it measured. --smoke runs every
@@ -37,49 +38,36 @@ import math
 import resource
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: iwcore
 
-from iwcore.battery.paper import images, label_shift, text  # noqa: E402
+from iwcore.battery.claim import PLAN_ONLY  # noqa: E402
+from iwcore.battery.paper import images, label_shift  # noqa: E402
 from iwcore.data import build_task  # noqa: E402
 from iwcore.losses import l2_penalty, weighted_loss  # noqa: E402
 from iwcore.metrics import predicted_class  # noqa: E402
 from iwcore.models import build_model  # noqa: E402
 from iwcore.stacking import stack  # noqa: E402
-from iwcore.sweep import Sweep  # noqa: E402
+from iwcore.plan import build_plan, measured_rates, task_size  # noqa: E402
+from iwcore.sweep import PRECISIONS, Sweep  # noqa: E402
 from iwcore.training import _autocast, _optimizer, class_weight_table, model_seed  # noqa: E402
 
-CIFAR_SHAPE, CIFAR_TRAIN_PER_CLASS, MRPC_TRAIN = (3, 32, 32), 5000, 3668
+CIFAR_SHAPE = (3, 32, 32)
 PAPER_ACCURACY = (0.80, 0.85)  # the paper's unweighted CNN on cat vs dog
 GPU = dict(timed_s=20.0, max_steps=300, warmup_steps=10, warmup_s=5.0, cifar_s=180.0, n_data=10_000, width=None)
 SMOKE = dict(timed_s=0.3, max_steps=4, warmup_steps=1, warmup_s=0.2, cifar_s=1.0, n_data=256, width=1 / 16)
 
 
-def n_train(sweep: Sweep) -> int:
-    """Training images per replicate of a full-tier CIFAR sweep (5,000 per class, less validation and
-    sub-sampling, as iwcore.data.images draws them)."""
-    o = sweep.task_options
-    if sweep.task == "cifar_multiclass":
-        return round(10 * CIFAR_TRAIN_PER_CLASS * o.get("train_fraction", 1.0))
-    total = 0
-    for name in (o["positive"], o["negative"]):
-        n = max(1, round(o.get("train_fraction", 1.0) * (CIFAR_TRAIN_PER_CLASS - o.get("n_val_per_class", 0))))
-        n = min(n, o.get("n_train_per_class") or n)
-        total += max(1, round(n / (o.get("subsample_factor", 1) if o.get("subsample_class") == name else 1)))
-    return total
-
-
 def steps_per_epoch(sweep: Sweep) -> int:
-    return math.ceil(n_train(sweep) / sweep.batch_size)
+    return math.ceil(task_size(sweep).n_train / sweep.batch_size)
 
 
-def full_tier(subject, variant: str = "", **changes) -> Sweep:
-    """A claim subject's full-tier sweep without its data check (this script brings its own data)."""
-    return replace(subject, data=None).sweep("full", {}, variant, **changes)
+def full_tier(subject) -> Sweep:
+    """A claim subject's full-tier sweep as planned, without its data (this script brings its own)."""
+    return subject.sweep("full", {PLAN_ONLY: True})
 
 
 def smoke_sized(sweep: Sweep) -> Sweep:
@@ -151,9 +139,10 @@ def time_stack(sweep: Sweep, m: int, device: torch.device, cfg: dict) -> dict:
 
 def measure(sweep: Sweep, device: torch.device, cfg: dict) -> dict:
     """``time_stack`` for fp32 and bf16, each with the largest stack (all models, halved on OOM) that fits."""
-    out = {"sweep": sweep.name, "model": sweep.model, "model_options": sweep.model_options, "n_models": sweep.n_models,
+    out = {"sweep": sweep.name, "model": sweep.model, "task": sweep.task, "model_options": sweep.model_options,
+           "n_models": sweep.n_models,
            "batch_per_model": sweep.batch_size, "steps_per_epoch": steps_per_epoch(sweep)}
-    for precision in ("fp32", "bf16"):
+    for precision in PRECISIONS:
         s, m, oom_at = sweep.scaled(precision=precision), sweep.n_models, []
         while True:
             if device.type == "cuda":
@@ -220,68 +209,40 @@ def cifar_accuracy(data_dir: str | None, smoke: bool, device: torch.device, cfg:
             "paper_accuracy": list(PAPER_ACCURACY), "reaches_paper_range": accuracy[-1] >= PAPER_ACCURACY[0]}
 
 
-def full_tier_gpu_sweeps() -> dict[str, list[Sweep]]:
-    """Every full-tier GPU claim's sweeps, built from the claims' subjects and variants."""
-    cnn, variant = full_tier(images.CNN), {v: full_tier(images.CNN, v, **c) for v, c in images.variants("full").items()}
-    validated, with_validation = images.with_validation("full")
-    return {
-        "C6": [cnn],
-        "C7": [variant["l2"], cnn],
-        "C8": [variant["dropout"]],
-        "C9": [full_tier(images.RESNET_BN), full_tier(images.RESNET_NO_BN)],
-        "C10": [full_tier(images.CNN, f"subsample-{f}", **images.subsampled("full", f))
-                for f in images.SCALE["full"]["factors"]],
-        "C11": [cnn],
-        "C12": [variant["label-noise"]],
-        "C13": [variant["second-pair"]],
-        "C14": [variant["adam"]],
-        "C15": [full_tier(label_shift.MLP)],
-        "C18": [full_tier(images.CNN, validated, **with_validation)],
-    }
-
-
 def project(measured: dict) -> dict:
-    """(d) GPU-hours per claim: models x epochs x steps per epoch x the family's measured s per model-step."""
-    family = {"cnn": "cnn", "resnet": "resnet_bn", "mlp": "mlp"}
-    claims, unique, failed = {}, {}, {}
-    for claim, sweeps in full_tier_gpu_sweeps().items():
-        rows, missing = [], [family[sw.model] for sw in sweeps if "error" in measured[family[sw.model]]]
-        if missing:
-            failed[claim] = f"the measurement of {', '.join(sorted(set(missing)))} failed"
+    """(d) GPU-hours of every full-tier sweep (``iwcore.plan``) whose model and task a part here measured: model-steps
+    x that part's seconds per model-step, fp32 and bf16, by claim; the other sweeps under "not_projected"."""
+    rates = measured_rates(measured)
+    claims, unique, not_projected = {}, {}, {}
+    for row in build_plan("full", gpu_check=measured)["sweeps"]:
+        rate = rates.get((row["model"], row["task"]))
+        if rate is None:
+            for claim in row["claims"]:
+                not_projected.setdefault(claim, []).append(f"{row['name']} ({row['model']} on {row['task']})")
             continue
-        for sw in sweeps:
-            rate = measured[family[sw.model]]
-            model_steps = sw.n_models * sw.last_epoch * steps_per_epoch(sw)
-            row = {"sweep": sw.name, "model": sw.model, "n_models": sw.n_models, "epochs": sw.last_epoch,
-                   "n_train": n_train(sw), "steps_per_epoch": steps_per_epoch(sw), "model_steps": model_steps,
-                   "rate_from": family[sw.model],
-                   **{f"gpu_hours_{p}": model_steps * rate[p]["s_per_model_step"] / 3600 for p in ("fp32", "bf16")}}
-            rows.append(row)
-            unique[sw.name] = row
-        claims[claim] = {"sweeps": rows, **{f"gpu_hours_{p}": sum(r[f"gpu_hours_{p}"] for r in rows)
-                                            for p in ("fp32", "bf16")}}
-    t = text.TEXT.tiers["full"]
+        unique[row["name"]] = {
+            "sweep": row["name"], "model": row["model"], "n_models": row["models"], "epochs": row["epochs"],
+            "n_train": row["n_train"], "steps_per_epoch": row["steps_per_epoch"], "model_steps": row["model_steps"],
+            "rate_from": rate["part"],
+            **{f"gpu_hours_{p}": row["model_steps"] * rate[p] / 3600 for p in PRECISIONS}}
+        for claim in row["claims"]:
+            claims.setdefault(claim, {"sweeps": []})["sweeps"].append(unique[row["name"]])
+    for projected in claims.values():
+        projected.update({f"gpu_hours_{p}": sum(r[f"gpu_hours_{p}"] for r in projected["sweeps"]) for p in PRECISIONS})
     return {
-        "method": "per sweep: models x epochs x ceil(training images / 16) steps x the measured seconds per "
-                  "model-step (a stacked step's time / models in it) of its family: C6's CNN stack for every CNN sweep "
-                  "(dropout, L2, Adam, label noise assumed to cost the same), C9's BN ResNet stack for both ResNet "
-                  "sweeps (the no-BN ResNet assumed no slower), C15's MLP stack for C15. Linear in the number of "
-                  "models, so small stacks (C10: 9 or 18 models) are a lower bound. Training only: evaluation at "
-                  "the ~28 checkpoints (forward passes over 11,000 images per model) adds about 1%.",
+        "method": "per sweep of the full tier's plan (iwcore.plan): models x epochs x ceil(training images / batch) "
+                  "steps x the measured seconds per model-step (a stacked step's time / models in it) of the part "
+                  "that measured its model on its task: C6's CNN stack for every CIFAR CNN sweep (dropout, L2, Adam, "
+                  "label noise, other losses assumed to cost the same), C9's BN ResNet stack for both ResNet sweeps "
+                  "(the no-BN ResNet assumed no slower), C15's MLP stack for C15. Linear in the number of models, so "
+                  "small stacks (C10, C20: 9 or 18 models) are a lower bound. Training only: evaluation at the ~28 "
+                  "checkpoints adds about 1% (python -m iwcore.plan counts it).",
         "claims": claims,
         "total_unique_sweeps": {f"gpu_hours_{p}": sum(r[f"gpu_hours_{p}"] for r in unique.values())
-                                for p in ("fp32", "bf16")},
+                                for p in PRECISIONS},
         "n_unique_sweeps": len(unique),
-        "not_projected": {
-            **failed,
-            **{c: "2D data (logistic regression / MLP, 1,024 points): CPU work, issue 9 point 6"
-               for c in ("C1", "C2", "C3", "C4", "C5")},
-            "C16": f"BERT-base fine-tunes on MRPC ({t.n_models} models x {t.epochs} epochs "
-                   f"x {math.ceil(MRPC_TRAIN / t.batch_size)} steps of {t.batch_size} pairs, one model per "
-                   "step): not measured here (needs the BERT weights)",
-            "C18": "its 2D parts are CPU work (C1's sweeps); its CIFAR CNN sweep is projected above",
-            "C19": "the full tier defines only the 2D null sweeps (CPU); image and text nulls are not defined yet",
-        },
+        "not_projected": {claim: "no part here measured " + "; ".join(sweeps)
+                          for claim, sweeps in not_projected.items()},
     }
 
 

@@ -49,7 +49,7 @@ from iwcore.results import SweepResult
 from iwcore.codekey import sweep_code_version
 from iwcore.sweep import Sweep
 
-__all__ = ["CacheNotWritable", "SweepCache", "default_cache_dir"]
+__all__ = ["CacheNotWritable", "SweepCache", "default_cache_dir", "entry_state"]
 
 
 class CacheNotWritable(OSError):
@@ -191,6 +191,20 @@ class SweepCache:
 
     def clear(self):
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def entry_state(root: Path | str, key: str) -> dict:
+    """Where the entry ``key`` of the cache at ``root`` stands, without reading or locking it: ``{"state": "done"}``
+    (finished), ``"partial"`` (with ``shards_done``, the finished shards, and ``progress``, whether saved progress of
+    the whole sweep or of a shard exists) or ``"missing"``."""
+    folder = Path(root) / key
+    if (folder / "result.npz").exists():
+        return {"state": "done"}
+    shards_done = len(list(folder.glob("shards/*/result.npz")))
+    progress = (folder / "progress.pt").exists() or any(folder.glob("shards/*/progress.pt"))
+    if shards_done or progress:
+        return {"state": "partial", "shards_done": shards_done, "progress": progress}
+    return {"state": "missing"}
 
 
 class _Corrupt(Exception):

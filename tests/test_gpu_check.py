@@ -14,7 +14,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "gpu_check.py"
 MEASUREMENT = {"models_per_step", "warmup_steps", "timed_steps", "timed_s", "s_per_step", "params_per_model",
                "peak_mem_gib", "last_loss_mean", "loss_finite", "oom_at", "groups", "s_per_epoch",
                "s_per_model_step", "images_per_s"}
-GPU_CLAIMS = {"C6", "C7", "C8", "C9", "C10", "C11", "C12", "C13", "C14", "C15", "C18"}
+GPU_CLAIMS = {"C6", "C7", "C8", "C9", "C10", "C11", "C12", "C13", "C14", "C15", "C17", "C18", "C20"}
 
 
 def run(*args, **env):

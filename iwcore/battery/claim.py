@@ -2,10 +2,11 @@
 
 A ``Claim`` is a spec of science: its id, the paper's sentence and reference, the criterion (text built
 from the constants of ``iwcore.verdicts``), the subjects it is about (the paper's models and data by
-default) and a ``decide`` function that builds its sweeps through the ``Context`` (trained once, cached),
-computes the statistics and returns a ``Decision``. ``run_claim`` does everything else: the report record,
-the findings its subjects declare (``Subject.expected``; the paper's are ``iwcore.battery.findings``) and the
-outcome (``conclude``).
+default), a ``plan`` that names the sweeps it needs at the context's tier and options (known before anything
+trains: ``iwcore.plan`` lists a tier's work from them) and a ``decide`` function of their results that computes
+the statistics and returns a ``Decision``. ``run_claim`` does everything else: it runs the plan's sweeps (trained
+once, cached), writes the report record with the findings its subjects declare (``Subject.expected``; the paper's
+are ``iwcore.battery.findings``), and ``conclude`` gives the outcome.
 
 The pytest outcome follows the verdict (CLAIMS.md revision 3): REPRODUCED passes. A (claim, tier) declared
 as a finding is a strict expected failure for exactly the verdicts it lists (REPRODUCED among them: not
@@ -31,6 +32,10 @@ from iwcore.sweep import Sweep
 from iwcore.verdicts import Decision, Verdict, combine, did_it_learn, requiring_learning
 
 TIERS = ("fast", "long", "full")  # also in iwcore.plugin, which must not import torch
+# The run option that asks the data hooks for a sweep's config only: no data read, no device required. A data folder
+# not given stays this placeholder in the config (so such a sweep's cache key is not the real run's).
+PLAN_ONLY = "plan_only"
+DATA_DIR_PLACEHOLDER = "<--data-dir>"
 
 
 class Unavailable(Exception):
@@ -44,16 +49,18 @@ class VerdictMismatch(Exception):
 
 @dataclass(frozen=True)
 class Claim:
-    """One claim of the battery. ``decide(ctx)`` returns the decision; ``setting(ctx)`` what was run (after
-    ``decide``, so it may read ``ctx.results``). ``subjects`` are the paper's; ``rebind`` says whether a
-    user's subject may replace them (claims whose design is specific to the paper's data say no) and
-    ``needs`` what such a subject must be."""
+    """One claim of the battery. ``plan(ctx)`` names the sweeps it needs, ``{name: Sweep}`` (from the context's
+    tier, options and subjects); ``decide(ctx, results)`` returns the decision from their results, by the same
+    names; ``setting(ctx)`` what was run (after ``decide``, so it may read ``ctx.results``). ``subjects`` are the
+    paper's; ``rebind`` says whether a user's subject may replace them (claims whose design is specific to the
+    paper's data say no) and ``needs`` what such a subject must be."""
 
     id: str
     sentence: str
     paper: str
     criterion: str
-    decide: Callable[["Context"], Decision]
+    plan: Callable[["Context"], dict[str, Sweep]]
+    decide: Callable[["Context", dict[str, SweepResult]], Decision]
     subjects: tuple[Subject, ...]
     setting: Callable[["Context"], str]
     rebind: bool = False
@@ -91,13 +98,14 @@ class Claim:
 
 @dataclass
 class Context:
-    """What a claim's ``decide`` works with: the tier, the subjects, a cached ``run`` of sweeps (the run's
-    base seed applied), the options of the run (``data_dir``, ``download``, ``allow_cpu``, ``bert_model``,
-    ``device``) and where figures go. It remembers the results and figures for the report."""
+    """What a claim's ``plan`` and ``decide`` work with: the tier, the subjects, a cached ``run`` of sweeps (the
+    run's base seed applied; None where the claim is only planned), the options of the run (``data_dir``,
+    ``download``, ``allow_cpu``, ``bert_model``, ``device``; ``PLAN_ONLY``) and where figures go. It remembers the
+    results and figures for the report."""
 
     claim: Claim
     tier: str
-    run_sweep: Callable[[Sweep], SweepResult]
+    run_sweep: Callable[[Sweep], SweepResult] | None
     report_dir: Path
     options: dict = field(default_factory=dict)
     results: list = field(default_factory=list)
@@ -122,6 +130,17 @@ class Context:
     def add_figure(self, path: Path | None) -> None:
         if path is not None:
             self.figures.append(Path(path))
+
+
+def each_subject(ctx: Context) -> dict[str, Sweep]:
+    """A plan: the sweep of every subject of the claim as it is, by the subject's label."""
+    return {s.label: ctx.sweep(s) for s in ctx.subjects}
+
+
+def data_folder(data_dir: Path | str | None) -> str:
+    """A data folder as a sweep's config names it: resolved, or ``DATA_DIR_PLACEHOLDER`` where none is given (a
+    plan only)."""
+    return DATA_DIR_PLACEHOLDER if data_dir is None else str(Path(data_dir).expanduser().resolve())
 
 
 # --- statistics every claim shares ------------------------------------------------------------------------
@@ -231,7 +250,9 @@ def conclude(claim: Claim, tier: str, decision: Decision) -> None:
 
 
 def run_claim(ctx: Context, properties: list | None = None) -> Decision:
-    """Decide ``ctx.claim``, write its record and return the decision (``conclude`` gives the outcome)."""
-    decision = ctx.claim.decide(ctx)
+    """Run the sweeps of ``ctx.claim``'s plan, decide it, write its record and return the decision (``conclude``
+    gives the outcome)."""
+    results = {name: ctx.run(sweep) for name, sweep in ctx.claim.plan(ctx).items()}
+    decision = ctx.claim.decide(ctx, results)
     record(ctx, decision, properties if properties is not None else [])
     return decision

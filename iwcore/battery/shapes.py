@@ -11,6 +11,7 @@ from iwcore.battery.claim import Context, decide_sets, evaluation_sets, with_lea
 from iwcore.battery.subject import Subject
 from iwcore.data import build_task
 from iwcore.results import SweepResult
+from iwcore.sweep import Sweep
 from iwcore.verdicts import (FADE_FRACTION, FADES, PERSISTS, PERSISTS_OVER_BASELINE, SEVERAL_PARTS, Decision, combine,
                              fades, persists)
 
@@ -58,20 +59,27 @@ def changed(ctx: Context, changes: dict, per_tier) -> dict:
     return {**changes, **(per_tier(ctx.tier) if per_tier is not None else {})}
 
 
+def baseline_of(subject: Subject) -> str:
+    """The plan's name of a subject's baseline sweep."""
+    return f"{subject.label}, baseline"
+
+
 def fades_shape(subjects: tuple[Subject, ...], variant: str = "", changes_text: str = "", per_tier=None,
                 **changes) -> dict:
     """Weighting fades for every subject (with ``changes`` to its sweep, and ``per_tier(tier)``'s, named
     ``variant``)."""
-    def decide(ctx: Context) -> Decision:
-        parts, results = {}, {}
+    def plan(ctx: Context) -> dict[str, Sweep]:
+        return {s.label: ctx.sweep(s, variant, **changed(ctx, changes, per_tier)) for s in ctx.subjects}
+
+    def decide(ctx: Context, results: dict[str, SweepResult]) -> Decision:
+        parts = {}
         for subject in ctx.subjects:
-            result = ctx.run(ctx.sweep(subject, variant, **changed(ctx, changes, per_tier)))
+            result = results[subject.label]
             parts[subject.label] = decide_sets(result, fades, subject.deciding_roles)
-            results[subject.label] = result
             draw_effect_figures(ctx, result, subject, subject.label, FADE_FRACTION)
         return with_learning(over_subjects(parts), results)
 
-    return dict(subjects=subjects, decide=decide, setting=settings(changes_text), rebind=True,
+    return dict(subjects=subjects, plan=plan, decide=decide, setting=settings(changes_text), rebind=True,
                 criterion=f"{FADES}; {deciding_text(subjects)}; for every subject", separable=True,
                 needs="an unregularised subject whose training data it can separate")
 
@@ -81,20 +89,26 @@ def persists_shape(subjects: tuple[Subject, ...], variant: str = "", baseline: d
     """Weighting persists for every subject with ``changes`` (and ``per_tier(tier)``'s, named ``variant``); with
     ``baseline`` (the changes of the baseline sweep, ``{}`` for the subject as it is) also above that baseline's
     final effect."""
-    def decide(ctx: Context) -> Decision:
-        parts, results = {}, {}
+    def plan(ctx: Context) -> dict[str, Sweep]:
+        sweeps = {}
         for subject in ctx.subjects:
-            result = ctx.run(ctx.sweep(subject, variant, **changed(ctx, changes, per_tier)))
-            base = None if baseline is None else ctx.run(ctx.sweep(subject, baseline.get("variant", ""),
-                                                                   **{k: v for k, v in baseline.items()
-                                                                      if k != "variant"}))
+            sweeps[subject.label] = ctx.sweep(subject, variant, **changed(ctx, changes, per_tier))
+            if baseline is not None:
+                sweeps[baseline_of(subject)] = ctx.sweep(subject, baseline.get("variant", ""),
+                                                         **{k: v for k, v in baseline.items() if k != "variant"})
+        return sweeps
+
+    def decide(ctx: Context, results: dict[str, SweepResult]) -> Decision:
+        parts = {}
+        for subject in ctx.subjects:
+            result = results[subject.label]
+            base = None if baseline is None else results[baseline_of(subject)]
             parts[subject.label] = decide_sets(result, persists, subject.deciding_roles, baseline=base)
-            results[subject.label] = result
             draw_effect_figures(ctx, result, subject, f"{subject.label} {variant}".strip())
-        return with_learning(over_subjects(parts), results)
+        return with_learning(over_subjects(parts), {s.label: results[s.label] for s in ctx.subjects})
 
     rule = PERSISTS if baseline is None else f"{PERSISTS_OVER_BASELINE} (baseline: {baseline_text})"
-    return dict(subjects=subjects, decide=decide, setting=settings(changes_text), rebind=True,
+    return dict(subjects=subjects, plan=plan, decide=decide, setting=settings(changes_text), rebind=True,
                 criterion=f"{rule}; {deciding_text(subjects)}; for every subject" + (f"; {note}" if note else ""),
                 separable=None if baseline is not None else False,
                 needs="a subject that accepts the change" + (f" ({changes_text})" if changes_text else ""))

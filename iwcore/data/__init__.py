@@ -28,6 +28,6 @@ def build_task(name: str, **options) -> Task:
     return TASKS[name](**options)
 
 
-from iwcore.data import images, synthetic, text  # noqa: E402,F401  (registers the built-in tasks)
+from iwcore.data import images, shapes, synthetic, text  # noqa: E402,F401  (registers the built-in tasks)
 
 __all__ = ["EvalSet", "Task", "TASKS", "build_task", "register_task"]

@@ -17,12 +17,11 @@ reached 57% then 59% test accuracy after epochs 1 and 2 (see models/convnets.py)
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from iwcore import figures
-from iwcore.battery.claim import Claim, Context, Unavailable, decide_sets, over_sets, summarize, with_learning
+from iwcore.battery.claim import (PLAN_ONLY, Claim, Context, Unavailable, data_folder, decide_sets, each_subject,
+                                  over_sets, summarize, with_learning)
 from iwcore.battery.paper.synthetic import LOGREG, MLP
 from iwcore.battery.shapes import deciding_text, draw_effect_figures, fades_shape, persists_shape, settings
 from iwcore.battery.subject import Subject
@@ -64,23 +63,25 @@ PAPER_CNN = ("CIFAR-10 cat (negative) vs dog (positive), 5000 training images pe
 
 def cifar10(options: dict, needed_by: str) -> dict:
     """The task option naming the CIFAR-10 folder of ``options``: ``Unavailable`` without ``data_dir``; a given
-    but unusable folder is an error."""
+    but unusable folder is an error. Planned only (``PLAN_ONLY``), the folder is named without being read."""
     data_dir = options.get("data_dir")
+    if options.get(PLAN_ONLY):
+        return {"task_options": {"data_dir": data_folder(data_dir)}}
     if data_dir is None:
         raise Unavailable(f"{needed_by} need CIFAR-10 and no --data-dir was given: pass --data-dir DIR, a folder "
                           "holding train/<class>/*.png and test/<class>/*.png or torchvision's cifar-10-batches-py "
                           "(DIR or DIR/cifar10 are searched), or add --download to fetch it into DIR")
     validate_cifar10(load_cifar10(data_dir, download=options.get("download", False)), "full")
-    return {"task_options": {"data_dir": str(Path(data_dir).expanduser().resolve())}}
+    return {"task_options": {"data_dir": data_folder(data_dir)}}
 
 
 def image_data(tier: str, options: dict) -> dict:
     """The run's options of every image sweep: none in the fast tier; the full tier needs CUDA (unless
-    ``allow_cpu``) and CIFAR-10."""
+    ``allow_cpu`` or ``PLAN_ONLY``) and CIFAR-10."""
     if tier != "full":
         return {}
     device = options.get("device")
-    if getattr(device, "type", None) != "cuda" and not options.get("allow_cpu"):
+    if getattr(device, "type", None) != "cuda" and not (options.get("allow_cpu") or options.get(PLAN_ONLY)):
         raise Unavailable(f"full-tier image claims train hundreds of CNNs for 1000 epochs; no CUDA device here "
                           f"(device {device}). Run on a GPU machine, or pass --allow-cpu to run them on the CPU "
                           f"anyway")
@@ -156,9 +157,9 @@ C8 = Claim("C8", "Dropout (0.5 on hidden units) does not keep the effect.",
                                                              "weight ratios, lr 0.05 for the unweighted model"))
 
 
-def bn_keeps_an_effect(ctx: Context) -> Decision:
+def bn_keeps_an_effect(ctx: Context, results: dict[str, SweepResult]) -> Decision:
     """With BN: persists above the no-BN ResNet; without BN: fades."""
-    bn, plain = ctx.run(ctx.sweep(RESNET_BN)), ctx.run(ctx.sweep(RESNET_NO_BN))
+    bn, plain = results[RESNET_BN.label], results[RESNET_NO_BN.label]
     for result, subject in ((bn, RESNET_BN), (plain, RESNET_NO_BN)):
         draw_effect_figures(ctx, result, subject, subject.label)
     return with_learning(combine({"with BN": decide_sets(bn, persists, RESNET_BN.deciding_roles, baseline=plain),
@@ -171,16 +172,22 @@ C9 = Claim("C9", "A ResNet with batch norm keeps an effect after 1000 epochs; th
            paper="Fig A.5. ResNet: conv 5x5 64; 2 residual blocks of 64, 2 of 128, 2 of 256 (stride 2 at the first of "
                  "the 128 and 256 stages); average pooling; dense 512; BN between all conv layers, or none; "
                  "otherwise as C6",
-           decide=bn_keeps_an_effect, subjects=(RESNET_BN, RESNET_NO_BN), setting=settings(),
+           plan=each_subject, decide=bn_keeps_an_effect, subjects=(RESNET_BN, RESNET_NO_BN), setting=settings(),
            criterion=f"with BN: {PERSISTS_OVER_BASELINE} (baseline: the ResNet without BN); without BN: {FADES}; "
                      f"{deciding_text((RESNET_BN, RESNET_NO_BN))}")
 
 
-def reweighting_does_not_undo_subsampling(ctx: Context) -> Decision:
+def subsampling_sweeps(ctx: Context) -> dict[str, Sweep]:
+    """The CNN's sweep with the positive class sub-sampled by each of the tier's factors, by factor."""
+    return {f"subsample-{f}": ctx.sweep(CNN, f"subsample-{f}", **subsampled(ctx.tier, f))
+            for f in SCALE[ctx.tier]["factors"]}
+
+
+def reweighting_does_not_undo_subsampling(ctx: Context, by_factor: dict[str, SweepResult]) -> Decision:
     """Per eval set, at the end: the slope of the share classified positive against log2 f without IW, and what
     IW removes of it."""
     factors = SCALE[ctx.tier]["factors"]
-    results = [ctx.run(ctx.sweep(CNN, f"subsample-{f}", **subsampled(ctx.tier, f))) for f in factors]
+    results = list(by_factor.values())
     sets = list(results[0].meta["eval_roles"])
     # (factors, seeds) share classified positive at the end: unweighted (ratio 1, the first) and re-weighted (last)
     without = {name: np.stack([r.ratio(name)[-1, 0] for r in results]) for name in sets}
@@ -216,7 +223,8 @@ C10 = Claim("C10", "Sub-sampling a class shifts the predictions towards the majo
             paper="Fig A.6. As C6 with the cat or the dog class sub-sampled by factor f; with IW the other class is "
                   "down-weighted by f. The factors on Fig A.6's axis are not in the text; the full tier uses 2^0..2^8 "
                   "(the paper's weight range) and sub-samples the positive class (dog)",
-            decide=reweighting_does_not_undo_subsampling, subjects=(CNN,), setting=subsampling_setting,
+            plan=subsampling_sweeps, decide=reweighting_does_not_undo_subsampling, subjects=(CNN,),
+            setting=subsampling_setting,
             criterion=f"On the pair's test images, the other classes and the noise images at the end, one-sided t "
                       f"over seeds: the slope of r vs log2 f "
                       f"without IW is below 0 (towards the majority class), and slope(IW) - {REWEIGHT_REMOVED_MAX} "
@@ -228,10 +236,10 @@ PAPER_AGREEMENT = {"in_domain": (0.82, 0.78), "out_of_domain": (0.74, 0.71)}
 AGREEMENT_ROLES = ("in_domain", "out_of_domain")  # the pair's test images and the other classes decide
 
 
-def weighted_models_agree(ctx: Context) -> Decision:
+def weighted_models_agree(ctx: Context, results: dict[str, SweepResult]) -> Decision:
     """Per pair of seeds, weight agreement minus seed agreement at the last epoch; the paper's vote-based
     agreements beside it."""
-    result = ctx.run(ctx.sweep(CNN))
+    result = results[CNN.label]
     roles = result.meta["eval_roles"]
     final = {name: result.predictions[name][-1] for name in roles}  # (ratios, seeds, examples)
     decision = with_learning(over_sets(result, lambda name: t_rule(
@@ -264,7 +272,7 @@ C11 = Claim("C11", "Differently weighted models agree with each other on test la
             paper="C6's sweep. Weight agreement (majority vote over 9 seeds per ratio; share of the 17 votes equal to "
                   "their mode): 82% (cat/dog test), 74% (other 8 classes). Seed agreement: 78% and 71%. Noise: "
                   "near-perfect agreement, nearly all called cat",
-            decide=weighted_models_agree, subjects=(CNN,), setting=agreement_setting,
+            plan=each_subject, decide=weighted_models_agree, subjects=(CNN,), setting=agreement_setting,
             criterion=f"weight agreement >= seed agreement - {AGREEMENT_MARGIN} on the pair's test images and on the "
                       f"other classes at the last epoch: per pair of seeds, the agreement of their models with "
                       f"different weight ratios minus that with equal ratios; one-sided t over seeds on its jackknife "
@@ -305,12 +313,16 @@ def present_at_best_validation(result: SweepResult, eval_set: str, validation: s
                    n_seeds=ratio.shape[2]), result.epochs[chosen_checkpoints(own, window)]
 
 
-def early_stopping_keeps_the_effect(ctx: Context) -> Decision:
+def validated_sweeps(ctx: Context) -> dict[str, Sweep]:
+    """C1's 2D sweeps and C6's CNN sweep with a validation split."""
+    variant, changes = with_validation(ctx.tier)
+    return {f"2D {MLP.label}": ctx.sweep(MLP), f"2D {LOGREG.label}": ctx.sweep(LOGREG),
+            f"image {CNN.label}": ctx.sweep(CNN, variant, **changes)}
+
+
+def early_stopping_keeps_the_effect(ctx: Context, results: dict[str, SweepResult]) -> Decision:
     """Present early at the checkpoints chosen by weighted validation loss, on the in-domain set of each sweep
     (the other sets, but the validation set, reported)."""
-    variant, changes = with_validation(ctx.tier)
-    results = {f"2D {MLP.label}": ctx.run(ctx.sweep(MLP)), f"2D {LOGREG.label}": ctx.run(ctx.sweep(LOGREG)),
-               f"image {CNN.label}": ctx.run(ctx.sweep(CNN, variant, **changes))}
     parts, reported = {}, []
     for name, result in results.items():
         roles = result.meta["eval_roles"]
@@ -334,7 +346,7 @@ def early_stopping_keeps_the_effect(ctx: Context) -> Decision:
 C18 = Claim("C18", "Early stopping is where weighting acts: the model chosen by a validation criterion early in "
                    "training still shows the effect.",
             paper="the suite's own claim (not in the paper); C1's and C6's settings",
-            decide=early_stopping_keeps_the_effect, subjects=(MLP, LOGREG, CNN),
+            plan=validated_sweeps, decide=early_stopping_keeps_the_effect, subjects=(MLP, LOGREG, CNN),
             setting=settings("the 2D validation split drawn like the test split; the CNN's validation split: "
                              f"{SCALE['fast']['val_per_class']} training images per class in every fast-tier sweep, "
                              f"{FULL_VALIDATION_PER_CLASS} per class held out in a sweep of its own in the full tier"),

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from iwcore import figures
-from iwcore.battery.claim import Claim, Context, with_learning
+from iwcore.battery.claim import Claim, Context, each_subject, with_learning
 from iwcore.battery.paper.images import cifar10
 from iwcore.battery.subject import Subject
 from iwcore.results import SweepResult
@@ -106,11 +106,11 @@ def rho_label(rho: float) -> str:
                                if np.isclose(rho, 1 / N_CLASSES) else "")
 
 
-def gain_dissipates(ctx: Context) -> Decision:
+def gain_dissipates(ctx: Context, results: dict[str, SweepResult]) -> Decision:
     """Weighting one class by rho improves the test accuracy weighted by the same class weights (a test set shifted
     towards that class) early; the gain dissipates."""
     s = SCALE[ctx.tier]
-    result = ctx.run(ctx.sweep(MLP))
+    result = results[MLP.label]
     gain, cells = label_shift_gains(result, s["rhos"])
     weighting = weighting_cells(cells)
     per_seed = gain[:, weighting].mean(1)  # (checkpoints, seeds): each seed's gain over the weighting (c, rho)
@@ -150,7 +150,7 @@ C15 = Claim("C15", "Multiclass label-shift correction: weighting one class by rh
                    "epochs to converge).",
             paper="Fig 5. All CIFAR-10 classes; MLP with one hidden layer of 256 units; weighted cross-entropy, "
                   "lr 0.01; rho in {0.1, ..., 0.9}; mean and sd over the 10 weighted classes",
-            decide=gain_dissipates, subjects=(MLP,), setting=setting,
+            plan=each_subject, decide=gain_dissipates, subjects=(MLP,), setting=setting,
             criterion=f"gain Delta(t) = weighted accuracy(IW) - weighted accuracy(unweighted), per seed the mean over "
                       f"every (class, rho) with rho != 1/{N_CLASSES} (which weights every class alike: the "
                       f"unweighted model again, left out of the gain): the within-seed permutation max-T test of the "

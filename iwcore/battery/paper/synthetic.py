@@ -11,11 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 from iwcore import figures
-from iwcore.battery.claim import Claim, Context
+from iwcore.battery.claim import Claim, Context, each_subject
 from iwcore.battery.shapes import fades_shape, persists_shape, settings
 from iwcore.battery.subject import Subject
+from iwcore.results import SweepResult
 from iwcore.sweep import INVERSE_SIGMA_MAX, Sweep, powers
-from iwcore.verdicts import SVM_COSINE_MIN, combine, t_rule
+from iwcore.verdicts import SVM_COSINE_MIN, Decision, combine, t_rule
 
 PAPER_2D = ("512 positives from a truncated 2D normal, negatives rotated and translated; minibatch SGD, batch 8, "
             "10,000 epochs, lr 1/sigma_max(X) (~0.045)")
@@ -69,8 +70,8 @@ def svm_cosines(result) -> np.ndarray:
     return np.einsum("trsk,sk->trs", w, svm) / (np.linalg.norm(w, axis=-1) * np.linalg.norm(svm, axis=-1))
 
 
-def tends_to_the_svm(ctx: Context):
-    result = ctx.run(ctx.sweep(LOGREG))
+def tends_to_the_svm(ctx: Context, results: dict[str, SweepResult]) -> Decision:
+    result = results[LOGREG.label]
     cos = svm_cosines(result)
     decision = combine({
         "final cosine, worst ratio": t_rule(cos[-1].min(0), SVM_COSINE_MIN, "min over ratios of the final cosine"),
@@ -87,8 +88,8 @@ def tends_to_the_svm(ctx: Context):
 
 C4 = Claim("C4", "Logistic regression on separable data converges in direction to the hard-margin SVM, whatever "
                  "the weights (Soudry et al. 2018).",
-           paper=f"{PAPER_2D}; SVM = scikit-learn SVC(kernel='linear', C=1e6)", decide=tends_to_the_svm,
-           subjects=(LOGREG,), setting=settings(),
+           paper=f"{PAPER_2D}; SVM = scikit-learn SVC(kernel='linear', C=1e6)", plan=each_subject,
+           decide=tends_to_the_svm, subjects=(LOGREG,), setting=settings(),
            criterion=f"per seed, the smallest final cosine over weight ratios >= {SVM_COSINE_MIN} and the smallest "
                      "rise (final - first checkpoint) > 0: one-sided t over seeds (each seed against the SVM of its "
                      "own sample)")

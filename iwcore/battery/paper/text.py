@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from iwcore.battery.claim import Claim, Context, Unavailable
+from iwcore.battery.claim import PLAN_ONLY, Claim, Context, Unavailable, data_folder
 from iwcore.battery.shapes import fades_shape, settings
 from iwcore.battery.subject import Subject
 from iwcore.data.images import DatasetNotFound
@@ -66,10 +66,21 @@ def bert_is_available(name_or_folder: str) -> str | None:
 
 def mrpc_data(tier: str, options: dict) -> dict:
     """The full tier's MRPC folder and BERT model, or ``Unavailable`` naming everything missing: CUDA, the MRPC
-    files, the model."""
+    files, the model (none of them checked where the sweep is only planned, ``PLAN_ONLY``)."""
     if tier != "full":
         return {}
-    missing, data_dir = [], options.get("data_dir")
+    model, data_dir = options.get("bert_model"), options.get("data_dir")
+    if not options.get(PLAN_ONLY):
+        require_mrpc(model, data_dir, options)
+    folder = Path(model).expanduser().resolve() if Path(model).is_dir() else None
+    model = str(folder) if folder else model
+    return {"task_options": {"tokenizer": model, "data_dir": data_folder(data_dir)},
+            "model_options": {"name_or_folder": model}}
+
+
+def require_mrpc(model: str, data_dir, options: dict) -> None:
+    """``Unavailable`` naming everything the full-tier BERT on MRPC misses here: CUDA, the MRPC files, the model."""
+    missing = []
     device = options.get("device")
     if getattr(device, "type", None) != "cuda" and not options.get("allow_cpu"):
         missing.append("a CUDA device (27 BERT-base fine-tunes of 150 epochs; --allow-cpu runs them anyway)")
@@ -81,15 +92,10 @@ def mrpc_data(tier: str, options: dict) -> dict:
                 missing.append(f"labelled test pairs ({ORIGINAL_TEST}) under {data_dir}")
         except DatasetNotFound as absent:
             missing.append(str(absent))
-    model = options.get("bert_model")
     if (why := bert_is_available(model)) is not None:
         missing.append(f"the BERT model: {why}")
     if missing:
         raise Unavailable("the full-tier BERT on MRPC needs " + "; ".join(missing))
-    folder = Path(model).expanduser().resolve() if Path(model).is_dir() else None
-    model = str(folder) if folder else model
-    return {"task_options": {"tokenizer": model, "data_dir": str(Path(data_dir).expanduser().resolve())},
-            "model_options": {"name_or_folder": model}}
 
 
 TEXT = Subject(name="text", label="text classifier",
@@ -105,12 +111,12 @@ def accuracy_statistic(result: SweepResult) -> dict:
 _FADES = fades_shape((TEXT,))
 
 
-def fades_at_the_paper_accuracy(ctx: Context) -> Decision:
+def fades_at_the_paper_accuracy(ctx: Context, results: dict[str, SweepResult]) -> Decision:
     """Fades on the test pairs, with every ratio's final test accuracy beside the paper's."""
-    decision = _FADES["decide"](ctx)
+    decision = _FADES["decide"](ctx, results)
     decision.rows += [Row(f"w = {w}", "test", "final test accuracy, mean over seeds", a,
                           rule=f"paper: {PAPER_ACCURACY[0]:.0%}-{PAPER_ACCURACY[1]:.0%} for every ratio")
-                      for result in ctx.results for w, a in accuracy_statistic(result).items()]
+                      for result in results.values() for w, a in accuracy_statistic(result).items()]
     return decision
 
 
