@@ -17,12 +17,11 @@ from iwcore.battery import Subject
 from iwcore.battery.claim import DATA_DIR_PLACEHOLDER, PLAN_ONLY, Context, Unavailable
 from iwcore.battery.paper import CLAIMS, images
 from iwcore.cache import SweepCache
-from iwcore.codekey import sweep_code_version
 from iwcore.plan import build_plan, count_flops, cost, main, plan_tier, stand_in, task_size
 from iwcore.shards import model_bytes, split
 from iwcore.training import train_sweep
 
-RECORDED_KEYS = Path(__file__).with_name("plan_keys_87aa801.json")
+RECORDED_SWEEPS = Path(__file__).with_name("plan_sweeps_87aa801.json")
 TINY = Subject.create("tiny-mlp", model="mlp", task="separable_2d", lr=0.1, batch_size=8,
                       task_options={"n_per_class": 8, "n_test_per_class": 8},
                       tiers={"fast": dict(weight_ratios=(0.25, 1.0, 4.0), seeds=(0, 1), epochs=2)})
@@ -157,20 +156,18 @@ def test_measured_rates_project_the_sweeps_they_measured():
         build_plan("full", ["C6"], gpu_check={"cnn": rate})
 
 
-def test_the_plans_cache_keys_are_those_the_claims_ran_before_they_declared_plans():
-    """tests/plan_keys_87aa801.json: every sweep each claim's ``decide`` ran on commit 87aa801 (read from a cache of
-    that commit's runs), by name, cache key (cpu, base seed 0) and config digest. A deliberate change of the code
-    sweeps run (the training core, a model, task or loss) changes the keys: then re-record them from
-    ``python -m iwcore.plan --tier fast --json`` (the configs must still match)."""
-    recorded = json.loads(RECORDED_KEYS.read_text())["claims"]
+def test_the_plans_are_the_sweeps_the_claims_ran_before_they_declared_plans():
+    """tests/plan_sweeps_87aa801.json: every sweep each claim's ``decide`` ran on commit 87aa801 (read from a cache
+    of that commit's runs), by name and config digest, in order. The cache keys also fingerprint the code the
+    sweeps run (iwcore/codekey.py), so they are not compared: a change of the training core retrains, it does not
+    change what a claim plans."""
+    recorded = json.loads(RECORDED_SWEEPS.read_text())["claims"]
     assert {c.split("/")[1] for c in recorded} == set(CLAIMS)
     for tier_claim, rows in recorded.items():
         tier, claim = tier_claim.split("/")
         planned = []
         for sweep in plan_of(CLAIMS[claim], tier, {"bert_model": "bert-base-uncased"}).values():
-            row = [sweep.name, sweep.key(sweep_code_version(sweep), "cpu"),
-                   hashlib.sha256(json.dumps(sweep.config(), sort_keys=True).encode()).hexdigest()[:16]]
+            row = [sweep.name, hashlib.sha256(json.dumps(sweep.config(), sort_keys=True).encode()).hexdigest()[:16]]
             if row not in planned:
                 planned.append(row)
-        assert [r[::2] for r in planned] == [r[::2] for r in rows], f"{tier_claim}: other sweeps than before"
-        assert planned == rows, f"{tier_claim}: the code the sweeps run changed their cache keys"
+        assert planned == rows, f"{tier_claim}: other sweeps than before"
