@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from scipy import stats  # noqa: E402
 
 from iwcore.results import SweepResult  # noqa: E402
 from iwcore.stats import mean_interval, slopes  # noqa: E402
@@ -291,6 +292,22 @@ def null_histogram(values, observed, threshold, path: Path, title: str, *, xlabe
         ax.axvline(o, color="black", lw=2, label=f"{observed_label} {o:.3g}" if i == 0 else None)
     ax.set(xlabel=xlabel, ylabel="count", title=title)
     ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def null_hit_counts(hits: dict[str, int], sweeps: int, rate: float, critical: int, path: Path, title: str) -> Path:
+    """C19: the number of null sweeps on which a rule fires, under Binomial(``sweeps``, ``rate``) (bars), the
+    critical count at and above which a family is NOT REPRODUCED, and each family's observed count."""
+    top = max(critical, *hits.values()) + 3
+    counts = np.arange(top + 1)
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    ax.bar(counts, stats.binom.pmf(counts, sweeps, rate), color="0.7", label=f"Binomial({sweeps}, {rate:g})")
+    ax.axvline(critical - 0.5, color="tab:red", ls="--", lw=1.5, label=f"critical count {critical}")
+    for (family, n), color in zip(hits.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
+        ax.plot([n], [stats.binom.pmf(n, sweeps, rate)], "v", ms=9, color=color, label=f"{family}: {n}")
+    ax.set(xlabel=f"null sweeps (of {sweeps}) on which the rule fired", ylabel="probability at the nominal rate",
+           title=title)
+    _legend_outside(ax, fontsize=7)
     return _save(fig, path)
 
 

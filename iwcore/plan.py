@@ -235,12 +235,17 @@ def measured_rates(gpu_check: dict) -> dict[tuple[str, str], dict]:
             for name, part in parts.items()}
 
 
+def steps_per_model(sweep: Sweep, size: TaskSize | None = None) -> int:
+    """SGD steps each model of ``sweep`` takes: its epochs x minibatches of its training examples."""
+    return sweep.last_epoch * math.ceil((size or task_size(sweep)).n_train / sweep.batch_size)
+
+
 def cost(entry: PlannedSweep, cache_dir: Path, gpu_bytes: int, rates: dict, tflops: float) -> dict:
     """What ``entry``'s sweep costs and where it stands in ``cache_dir``."""
     sweep, size = entry.sweep, task_size(entry.sweep)
     forward, forward_backward = model_flops(sweep, size)
     steps_per_epoch = math.ceil(size.n_train / sweep.batch_size)
-    steps = sweep.last_epoch * steps_per_epoch
+    steps = steps_per_model(sweep, size)
     train_flops = forward_backward * size.n_train * sweep.last_epoch * sweep.n_models
     eval_examples = sum(size.n_eval.values())
     eval_flops = forward * eval_examples * len(sweep.checkpoint_epochs) * sweep.n_models

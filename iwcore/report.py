@@ -68,7 +68,8 @@ class ClaimRecord:
     "expected finding", "mismatch" or "error". ``setting``: what this tier ran (text, or a dict such as
     data/model/seeds/epochs), beside ``paper``. ``sweeps``: per sweep its
     cache key, ``source`` ("trained"/"cache"), ``read_s``, ``train_s``, ``trained_at``. ``statistic``:
-    the decision's own statistics (kept in claims.json, not rendered).
+    the decision's own statistics (kept in claims.json, not rendered). ``scale``: what limits the verdict at
+    this tier's scale (``iwcore.battery.scale``).
     """
 
     id: str
@@ -95,6 +96,7 @@ class ClaimRecord:
     expected: dict | None = None
     outcome: str | None = None
     sweeps: list = field(default_factory=list)
+    scale: dict = field(default_factory=dict)
     run_id: str | None = field(default_factory=current_run_id)
 
     def write(self, report_dir: Path) -> Path:

@@ -242,9 +242,16 @@ def deciding_text(record: dict) -> str:
 
 
 def flags(record: dict) -> list[str]:
-    """What limits this verdict, computed from the record's rows: an early effect already at its peak at the
-    first checkpoint (saturated before it is first measured) and a model whose accuracy is not above chance."""
+    """What limits this verdict, computed from the record: an early effect already at its peak at the first
+    checkpoint (saturated before it is first measured), a model whose accuracy is not above chance, models at the
+    extreme weights still predicting one class at the end, and the share of the paper's SGD steps trained."""
     out = []
+    scale = record.get("scale") or {}
+    steps = scale.get("paper_steps")
+    if steps and steps["share"] < 1:
+        out.append(f"trained {steps['share']:.2%} of the paper's SGD steps per model ({steps['steps']:,} of "
+                   f"{steps['paper_steps']:,} on {steps['sweep']})")
+    out += [f"one class at an extreme weight: {line}" for line in scale.get("one_class_at_extremes") or ()]
     rows = record.get("rows") or []
     peaks = sorted({int(m.group(1)) for r in rows if (m := _PEAK_EPOCH.search(str(r.get("statistic"))))})
     if peaks and peaks[0] <= 1:

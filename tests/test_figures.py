@@ -129,6 +129,16 @@ def test_null_histogram_marks_observed_and_critical_values(tmp_path, drawn):
     figures.null_histogram(values, None, None, tmp_path / "k.png", "no marks")
 
 
+def test_null_hit_counts_mark_the_critical_count_and_each_familys_hits(tmp_path, drawn):
+    figures.null_hit_counts({"2D": 4, "image CNN": 16}, 200, 0.025, 15, tmp_path / "h.png", "C19")
+    ax = drawn[0].axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["critical count 15", "2D: 4", "image CNN: 16", "Binomial(200, 0.025)"]
+    assert ax.get_xlim()[1] >= 16 + 2  # the highest count and a margin beyond it are drawn
+    bars = [p.get_height() for p in ax.patches]
+    assert np.isclose(sum(bars), 1.0, atol=1e-3)  # the whole null distribution up to the margin
+
+
 def test_effect_with_band_marks_the_early_window_and_the_fade_threshold_outside_the_legend(tmp_path, drawn):
     result = fake_result(seeds=4)
     result.config["epochs"] = 10

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from iwcore.battery.findings import Expected
+from iwcore.battery.scale import scale_facts
 from iwcore.battery.subject import Subject
 from iwcore.report import ClaimRecord
 from iwcore.results import SweepResult
@@ -228,7 +229,8 @@ def record(ctx: Context, decision: Decision, properties: list) -> ClaimRecord:
         diverged=[f"{r.config['name']}: {d}" for r in ctx.results for d in r.diverged_models()],
         environment=first.meta["environment"], rows=[r.as_dict() for r in decision.rows],
         part_verdicts=decision.part_verdicts, seeds_needed=decision.seeds_needed,
-        expected=None if expected is None else expected.as_dict(), outcome=outcome(decision, expected))
+        expected=None if expected is None else expected.as_dict(), outcome=outcome(decision, expected),
+        scale=scale_facts(claim, ctx.tier, ctx.results))
     rec.write(ctx.report_dir)
     return rec
 

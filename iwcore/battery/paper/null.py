@@ -91,11 +91,12 @@ def calibrated_under_the_null(ctx: Context, results: dict[str, SweepResult]) -> 
     """When all weights are 1 but labelled as a sweep, present early fires at most at its nominal rate, in every
     family (exact binomial test per family, Bonferroni over the families)."""
     n_sweeps = NULL_SWEEPS[ctx.tier]
-    parts = {}
+    parts, fired = {}, {}
     for family, (sweep, early_only) in families(ctx).items():
         null = results[family]
         hits, t_values, p_values = null_decisions(null, len(sweep.seeds), not early_only)
-        parts[family] = null_calibration(hits.pop("present early"), n_sweeps, family, len(FAMILIES))
+        fired[family] = hits.pop("present early")
+        parts[family] = null_calibration(fired[family], n_sweeps, family, len(FAMILIES))
         parts[family].rows += [Row(family, "null sweeps", f"rate of '{rule}' ({n} of {n_sweeps})", n / n_sweeps,
                                    rule="reported (bounded by present early's rate, which it requires)")
                                for rule, n in hits.items()]
@@ -109,6 +110,10 @@ def calibrated_under_the_null(ctx: Context, results: dict[str, SweepResult]) -> 
         ctx.add_figure(figures.null_histogram(np.array(t_values), None, None,
                                               ctx.figure_path(f"{ctx.claim.id}-null-T-{family.replace(' ', '-')}"),
                                               f"{ctx.claim.id}: {family}, null T = max early E(t)"))
+    critical = null_critical_count(n_sweeps, NULL_RUN_LEVEL / len(FAMILIES))
+    ctx.add_figure(figures.null_hit_counts(fired, n_sweeps, ALPHA, critical,
+                                           ctx.figure_path(f"{ctx.claim.id}-present-early-hits"),
+                                           f"{ctx.claim.id}: present early on null sweeps, per family"))
     return combine(parts)
 
 
