@@ -380,16 +380,31 @@ def _sweeps_property(node) -> list:
     return sweeps
 
 
+@pytest.fixture(scope="session")
+def prefetch(request, executor, sweep_cache, device, base_seed, claim_options):
+    """With ``--executor ray``: every sweep the session's selected claims plan, training on the cluster from the
+    start (``iwcore.prefetch``); None otherwise."""
+    if executor.name != "ray":
+        yield None
+        return
+    from iwcore.prefetch import Prefetch
+
+    cases = [(case.claim, case.tier) for item in request.session.items
+             if (case := getattr(item, "callspec", None) and item.callspec.params.get("claim_case"))]
+    with Prefetch(sweep_cache, cases, claim_options, device, executor, base_seed) as running:
+        yield running
+
+
 @pytest.fixture
-def run_sweep(sweep_cache, device, executor, base_seed, request):
+def run_sweep(sweep_cache, prefetch, device, executor, base_seed, request):
     """Train (or read from the cache) a sweep with the session's base seed applied, on the session's
-    executor; its progress lines name the test's claim. Each sweep's key, source (trained or cache) and
-    times go into the test's ``user_properties`` ("sweeps")."""
+    executor (waiting for it where the plan's prefetch trains it); its progress lines name the test's claim.
+    Each sweep's key, source (trained or cache) and times go into the test's ``user_properties`` ("sweeps")."""
     sweeps = _sweeps_property(request.node)
     claim = _claim_of(request.node) or ""
 
     def run(sweep):
-        result = sweep_cache.run(sweep.with_base_seed(base_seed), device, executor, label=claim)
+        result = (prefetch or sweep_cache).run(sweep.with_base_seed(base_seed), device, executor, label=claim)
         meta = result.meta
         sweeps.append({"name": result.config.get("name"), "key": result.key, "source": meta.get("source"),
                        "read_s": meta.get("read_s"), "waited_s": meta.get("waited_s"),
@@ -399,17 +414,21 @@ def run_sweep(sweep_cache, device, executor, base_seed, request):
     return run
 
 
+@pytest.fixture(scope="session")
+def claim_options(pytestconfig, device) -> dict:
+    """The run options claims plan and decide with."""
+    options = {name: pytestconfig.getoption(name) for name in ("data_dir", "download", "allow_cpu", "bert_model")}
+    return {**options, "device": device}
+
+
 @pytest.fixture
-def check_claim(run_sweep, report_dir, request, pytestconfig, device):
+def check_claim(run_sweep, report_dir, request, claim_options):
     """Run one case of ``@parametrize_with_claims``: decide the claim, write its record, and pass, fail or
     xfail on its verdict; a claim whose data, device or tier is missing here skips, saying what is missing."""
     from iwcore.battery.claim import Context, Unavailable, conclude, run_claim
 
-    options = {name: pytestconfig.getoption(name) for name in ("data_dir", "download", "allow_cpu", "bert_model")}
-    options["device"] = device
-
     def check(case):
-        ctx = Context(case.claim, case.tier, run_sweep, report_dir, options)
+        ctx = Context(case.claim, case.tier, run_sweep, report_dir, claim_options)
         try:
             decision = run_claim(ctx, request.node.user_properties)
         except Unavailable as missing:
