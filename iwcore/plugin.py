@@ -381,9 +381,9 @@ def _sweeps_property(node) -> list:
 
 
 @pytest.fixture(scope="session")
-def prefetch(request, executor, sweep_cache, device, base_seed, claim_options):
+def prefetch(request, executor):
     """With ``--executor ray``: every sweep the session's selected claims plan, training on the cluster from the
-    start (``iwcore.prefetch``); None otherwise."""
+    start (``iwcore.prefetch``); None otherwise (then a test may override the cache fixture per test)."""
     if executor.name != "ray":
         yield None
         return
@@ -391,7 +391,9 @@ def prefetch(request, executor, sweep_cache, device, base_seed, claim_options):
 
     cases = [(case.claim, case.tier) for item in request.session.items
              if (case := getattr(item, "callspec", None) and item.callspec.params.get("claim_case"))]
-    with Prefetch(sweep_cache, cases, claim_options, device, executor, base_seed) as running:
+    cache, device, options, base_seed = map(request.getfixturevalue, ("sweep_cache", "device", "claim_options",
+                                                                       "base_seed"))
+    with Prefetch(cache, cases, options, device, executor, base_seed) as running:
         yield running
 
 

@@ -23,13 +23,13 @@ from iwcore.verdicts import Decision
 def check(target: Subject | Iterable[Claim], claims: Iterable[str] | None = None, tier: str = "fast",
           device: str = "auto", cache_dir: Path | str | None = None, report_dir: Path | str = DEFAULT_REPORT_DIR,
           base_seed: int = 0, data_dir: Path | str | None = None, show_progress: bool = True,
-          expected: dict | None = None, executor=None) -> dict[str, Decision]:
+          expected: dict | None = None, executor=None, plan_first: bool = True) -> dict[str, Decision]:
     """The decision of every claim of ``target`` at ``tier``, by report id; the report goes to
     ``report_dir/<tier>/claims.{md,html,json}``, each record with the verdicts ``expected`` declares for it (as
     ``Subject.create``'s argument). A claim whose data or device is missing here is left out of the decisions
     and listed in the report as not decided, with the reason. ``executor`` (``iwcore.executors``) trains the
     sweeps: in this process by default; a ``RayExecutor`` trains every missing shard of the claims' sweeps on its
-    cluster at once (``iwcore.prefetch``)."""
+    cluster at once (``iwcore.prefetch``), or with ``plan_first=False`` one claim's sweeps after another."""
     from iwcore.cache import SweepCache
     from iwcore.prefetch import Prefetch
     from iwcore.training import resolve_device
@@ -48,7 +48,7 @@ def check(target: Subject | Iterable[Claim], claims: Iterable[str] | None = None
     decisions, not_decided = {}, []
     try:
         with Prefetch(cache, [(c, tier) for c in selected], options, dev, executor, base_seed) \
-                if getattr(executor, "name", None) == "ray" else nullcontext(cache) as source:
+                if plan_first and getattr(executor, "name", None) == "ray" else nullcontext(cache) as source:
             for claim in selected:
                 ctx = Context(claim, tier, lambda s: source.run(s.with_base_seed(base_seed), dev, executor),
                               Path(report_dir), options)
