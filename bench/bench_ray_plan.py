@@ -1,13 +1,16 @@
 """Benchmark: plan-first execution on Ray (``iwcore.prefetch``) against one claim after another.
 
-A handful of small claims (C1, C2 and C17 about a small MLP and a logistic regression on the separable 2D
-task: several sweeps of ``--seeds`` seeds each, one Ray task per seed) decided on a local Ray cluster of ``--cpus``
-CPUs (127.0.0.1, no usage reports, no token file), both ways in one run, each from an empty cache: one after
-another, as a session without plan-first trains them (each claim's sweeps through ``SweepCache.run``, the
-cluster idle while a claim decides), and plan-first (every missing shard submitted at the start, each claim
-deciding once its sweeps are in), both through ``iwcore.check`` (``plan_first``). Both give the same decisions (checked). Prints both wall times, their ratio and
-the machine's load average (other jobs on the machine slow both ways alike only if they run throughout). Usage:
-    python bench/bench_ray_plan.py [--cpus 2] [--seeds 5] [--epochs 100] [--repeats 1] [--json FILE]
+A handful of small claims (C1, C2 and C17 about a small MLP and a logistic regression on the separable 2D task:
+five sweeps of ``--seeds`` seeds each, one Ray task per seed, or per ``--shard-models`` models) decided on a local
+Ray cluster of ``--cpus`` CPUs (127.0.0.1, no usage reports, no token file), both ways in one run through
+``iwcore.check``, each from an empty cache: one after another (``plan_first=False``: each claim's sweeps through ``SweepCache.run``, as a session
+without plan-first trains them, the cluster idle while a claim decides), and plan-first (every missing shard
+submitted at the start, each claim deciding once its sweeps are in). Both give the same decisions (checked).
+Prints both wall times, their ratio and the machine's load average (other jobs on the machine slow both ways
+alike only if they run throughout; ``--repeats`` alternates the order, and the best time of each way counts: the
+first run pays for warming the driver's and workers' caches). Usage:
+    python bench/bench_ray_plan.py [--cpus 2] [--seeds 5] [--epochs 100] [--shard-models 0] [--repeats 2]
+                                   [--json FILE]
 """
 
 from __future__ import annotations
@@ -39,11 +42,11 @@ def subjects(seeds: int, epochs: int) -> list[Subject]:
             for model in ("mlp", "logreg")]
 
 
-def decide(claims, folder: Path, executor, plan_first: bool) -> tuple[float, dict]:
+def decide(claims, folder: Path, executor, plan_first: bool, shard_models: int) -> tuple[float, dict]:
     """Wall time and verdicts of deciding ``claims`` (fast tier) from an empty cache in ``folder``."""
     started = time.perf_counter()
     decisions = check(claims, tier="fast", device="cpu", cache_dir=folder / "cache", report_dir=folder / "reports",
-                      show_progress=False, executor=executor, plan_first=plan_first)
+                      show_progress=False, executor=executor, plan_first=plan_first, shard_models=shard_models)
     return time.perf_counter() - started, {claim: d.verdict.value for claim, d in decisions.items()}
 
 
@@ -52,21 +55,25 @@ def main() -> None:
     ap.add_argument("--cpus", type=int, default=2)
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=100)
-    ap.add_argument("--repeats", type=int, default=1, help="alternate the two ways this many times; the best each")
+    ap.add_argument("--shard-models", type=int, default=0,
+                    help="models per shard (0: one seed, Ray's default on CPUs; 15: a whole sweep, as one GPU holds)")
+    ap.add_argument("--repeats", type=int, default=2, help="alternate the two ways this many times; the best each")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     claims = [c for s in subjects(args.seeds, args.epochs) for c in claims_for(s, CLAIMS)]
     ray.init(num_cpus=args.cpus, num_gpus=0, include_dashboard=False, configure_logging=False, log_to_driver=False,
              _node_ip_address="127.0.0.1")
     executor = RayExecutor()
-    ray.get([ray.remote(lambda: None).options(num_cpus=1).remote() for _ in range(args.cpus)])  # workers up
+    warm = ray.remote(lambda: __import__("iwcore.training") and time.sleep(1)).options(num_cpus=1)
+    ray.get([warm.remote() for _ in range(args.cpus)])  # every worker started, torch and iwcore imported
     load = [os.getloadavg()]
     times = {"one after another": [], "plan-first": []}
     verdicts = {}
     with tempfile.TemporaryDirectory(prefix="bench-ray-plan-") as tmp:
         for repeat in range(args.repeats):
             for way, plan_first in (("one after another", False), ("plan-first", True))[::1 - 2 * (repeat % 2)]:
-                seconds, verdicts[way] = decide(claims, Path(tmp) / f"{repeat}-{way}", executor, plan_first)
+                seconds, verdicts[way] = decide(claims, Path(tmp) / f"{repeat}-{way}", executor, plan_first,
+                                                args.shard_models)
                 times[way].append(seconds)
                 print(f"{way}: {seconds:.1f} s", flush=True)
     load.append(os.getloadavg())
@@ -74,6 +81,7 @@ def main() -> None:
     assert verdicts["one after another"] == verdicts["plan-first"], verdicts
     best = {way: min(t) for way, t in times.items()}
     result = {"claims": [c.record_id for c in claims], "cpus": args.cpus, "seeds": args.seeds, "epochs": args.epochs,
+              "shard_models": args.shard_models,
               "wall_s": times, "ratio": best["one after another"] / best["plan-first"],
               "load_average_1_5_15min": {"before": load[0], "after": load[1]}, "verdicts": verdicts["plan-first"]}
     print(f"{len(claims)} claims on {args.cpus} CPUs: one after another {best['one after another']:.1f} s, plan-first "

@@ -13,7 +13,9 @@ shards (``iwcore.shards``) keeps each finished shard in ``<root>/<key>/shards/se
 (its result and, while it trains, its ``progress.pt``) until all are merged into ``<root>/<key>/``, so
 an interrupted sweep resumes shard by shard, and an interrupted shard from its own progress. A sweep
 of one shard trains in ``<root>/<key>/`` itself. Shards are trained by an executor
-(``iwcore.executors``: in this process, or on a Ray cluster); only this process writes the cache.
+(``iwcore.executors``: in this process, or on a Ray cluster); only this process writes the cache. ``run``
+trains in three steps under the sweep's lock (``start_training``, ``store_shard`` per shard, ``finish_training``),
+which ``iwcore.prefetch`` takes for many sweeps at once.
 
 A finished entry is read without taking the lock (``result.npz`` is renamed into place last, so an
 entry that has it is complete): a read-only cache that holds every needed entry is usable, and one
@@ -146,10 +148,7 @@ class SweepCache:
     def _train(self, sweep: Sweep, device: torch.device, waited_s: float, executor, say) -> SweepResult:
         """Train the sweep's unfinished shards with ``executor``, store each, and merge them."""
         training = self.start_training(sweep, device, executor)
-        how = f"{device.type}" + ("" if executor.name == "inprocess" else f", {executor.name}")
-        if len(training.parts) > 1:
-            how += f", {len(training.parts)} shards" + (f", {len(training.done)} cached" if training.done else "")
-        say(f"training {sweep.name} ({sweep.n_models} models, {how})")
+        say(training.line(device, executor))
         for job, result in executor.train(training.todo, device, lambda job: self._bar(job, say)):
             self.store_shard(training, job, result, say)
         return self.finish_training(training, waited_s, say)
@@ -241,6 +240,13 @@ class Training:
     places: dict[int, Path]
     done: dict[int, SweepResult]
     todo: list[Job]
+
+    def line(self, device: torch.device, executor) -> str:
+        """The progress line of its start: "training <sweep> (N models, device[, executor][, shards[, cached]])"."""
+        how = f"{device.type}" + ("" if executor.name == "inprocess" else f", {executor.name}")
+        if len(self.parts) > 1:
+            how += f", {len(self.parts)} shards" + (f", {len(self.done)} cached" if self.done else "")
+        return f"training {self.sweep.name} ({self.sweep.n_models} models, {how})"
 
     @property
     def complete(self) -> bool:

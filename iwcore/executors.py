@@ -9,8 +9,9 @@ each result as it comes back, so the executors never touch the cache.
 - ``InProcess``: one shard after another in the calling process (the default). Under pytest-xdist the
   calling process is a worker; with ``--executor xdist`` worker ``gwN`` is pinned to GPU
   ``N % device_count`` (``pinned_device``), so ``pytest -m full -n <gpus>`` gives each worker a GPU.
-- ``RayExecutor``: every shard is a Ray task (``train_shard``) with ``num_gpus`` from the shard's
-  estimated memory (a fraction of a GPU for a small stack) and Ray's retries for lost workers. Results
+- ``RayExecutor``: every shard is a Ray task (``train_shard``; ``submit`` submits a sweep's, for
+  ``iwcore.prefetch``) with ``num_gpus`` from the shard's estimated memory (a fraction of a GPU for a
+  small stack) and Ray's retries for lost workers. Results
   come back to the driver (no shared file system needed). A worker that sees the shard's progress
   file's folder (a cache directory shared with the driver, or a worker on the driver's machine) saves
   progress there, so a retried shard resumes within itself. A user's own model, task or loss

@@ -11,7 +11,8 @@ Options (group *iwclaims*): ``--device auto|cpu|cuda``, ``--base-seed N`` (shift
 sweep), ``--cache-dir``, ``--report-dir``, ``--data-dir``, ``--download``, ``--allow-cpu``,
 ``--bert-model``, ``--no-progress``, ``--claim C6[,C6@subject,@subject...]`` (the tests whose ``claim(id)``
 marker these select, ``iwcore.selection``), ``--executor inprocess|xdist|ray`` (where shards train, see
-``iwcore.executors``; default xdist under pytest-xdist workers, else inprocess), ``--ray-address``,
+``iwcore.executors``; default xdist under pytest-xdist workers, else inprocess; with ray the selected claims'
+sweeps all train from the start, ``iwcore.prefetch``), ``--ray-address``,
 ``--shard-models N``. Bad values (``--device cuda`` without CUDA, a negative ``--base-seed``, a
 ``--data-dir`` that is missing, empty or incomplete, an unknown claim id, ``--executor ray`` without
 ray, ``--executor xdist`` without ``-n``, ``--ray-address`` without ``--executor ray``, a

@@ -78,6 +78,7 @@ class Prefetch:
                 self._release(key)
                 continue
             self.trainings[key], self.claims[key], self.left[key] = training, ",".join(entry.claims), len(training.todo)
+            cache.sayer(self.claims[key])(training.line(device, executor))
             per_model = model_steps(entry.sweep) / entry.sweep.n_models
             self.steps.update({(key, job.shard.index): per_model * job.shard.sweep.n_models for job in training.todo})
             pending.update({ref: (key, job) for ref, job in executor.submit(training.todo, device).items()})
