@@ -6,7 +6,8 @@ Ray cluster of ``--cpus`` CPUs (127.0.0.1, no usage reports, no token file), bot
 ``iwcore.check``, each from an empty cache: one after another (``plan_first=False``: each claim's sweeps through ``SweepCache.run``, as a session
 without plan-first trains them, the cluster idle while a claim decides), and plan-first (every missing shard
 submitted at the start, each claim deciding once its sweeps are in). Both give the same decisions (checked).
-Prints both wall times, their ratio and the machine's load average (other jobs on the machine slow both ways
+Prints both wall times, their ratio, the shards training at once on average (from the workers' task events,
+``ray.timeline``: what plan-first changes, whatever else the machine runs) and the machine's load average (other jobs on the machine slow both ways
 alike only if they run throughout; ``--repeats`` alternates the order, and the best time of each way counts: the
 first run pays for warming the driver's and workers' caches). Usage:
     python bench/bench_ray_plan.py [--cpus 2] [--seeds 5] [--epochs 100] [--shard-models 0] [--repeats 2]
@@ -42,12 +43,23 @@ def subjects(seeds: int, epochs: int) -> list[Subject]:
             for model in ("mlp", "logreg")]
 
 
-def decide(claims, folder: Path, executor, plan_first: bool, shard_models: int) -> tuple[float, dict]:
-    """Wall time and verdicts of deciding ``claims`` (fast tier) from an empty cache in ``folder``."""
-    started = time.perf_counter()
+def decide(claims, folder: Path, executor, plan_first: bool, shard_models: int) -> tuple[float, float, dict]:
+    """Wall time, shards training at once on average and verdicts of deciding ``claims`` (fast tier) from an empty
+    cache in ``folder``."""
+    started = time.time()
     decisions = check(claims, tier="fast", device="cpu", cache_dir=folder / "cache", report_dir=folder / "reports",
                       show_progress=False, executor=executor, plan_first=plan_first, shard_models=shard_models)
-    return time.perf_counter() - started, {claim: d.verdict.value for claim, d in decisions.items()}
+    seconds = time.time() - started
+    return seconds, busy_s(started, started + seconds) / seconds, {c: d.verdict.value for c, d in decisions.items()}
+
+
+def busy_s(start: float, end: float) -> float:
+    """Seconds of shard training between ``start`` and ``end``, summed over the workers (their task events, sent
+    every second)."""
+    time.sleep(3)
+    return sum(min(e["ts"] + e["dur"], end * 1e6) - max(e["ts"], start * 1e6) for e in ray.timeline()
+               if e.get("cat", "").startswith("task::fast-bench-") and e["ts"] < end * 1e6
+               and e["ts"] + e["dur"] > start * 1e6) / 1e6
 
 
 def main() -> None:
@@ -67,22 +79,23 @@ def main() -> None:
     warm = ray.remote(lambda: __import__("iwcore.training") and time.sleep(1)).options(num_cpus=1)
     ray.get([warm.remote() for _ in range(args.cpus)])  # every worker started, torch and iwcore imported
     load = [os.getloadavg()]
-    times = {"one after another": [], "plan-first": []}
+    times, at_once = {"one after another": [], "plan-first": []}, {"one after another": [], "plan-first": []}
     verdicts = {}
     with tempfile.TemporaryDirectory(prefix="bench-ray-plan-") as tmp:
         for repeat in range(args.repeats):
             for way, plan_first in (("one after another", False), ("plan-first", True))[::1 - 2 * (repeat % 2)]:
-                seconds, verdicts[way] = decide(claims, Path(tmp) / f"{repeat}-{way}", executor, plan_first,
-                                                args.shard_models)
+                seconds, shards, verdicts[way] = decide(claims, Path(tmp) / f"{repeat}-{way}", executor, plan_first,
+                                                        args.shard_models)
                 times[way].append(seconds)
-                print(f"{way}: {seconds:.1f} s", flush=True)
+                at_once[way].append(shards)
+                print(f"{way}: {seconds:.1f} s, {shards:.2f} shards training at once on average", flush=True)
     load.append(os.getloadavg())
     ray.shutdown()
     assert verdicts["one after another"] == verdicts["plan-first"], verdicts
     best = {way: min(t) for way, t in times.items()}
     result = {"claims": [c.record_id for c in claims], "cpus": args.cpus, "seeds": args.seeds, "epochs": args.epochs,
               "shard_models": args.shard_models,
-              "wall_s": times, "ratio": best["one after another"] / best["plan-first"],
+              "wall_s": times, "shards_at_once": at_once, "ratio": best["one after another"] / best["plan-first"],
               "load_average_1_5_15min": {"before": load[0], "after": load[1]}, "verdicts": verdicts["plan-first"]}
     print(f"{len(claims)} claims on {args.cpus} CPUs: one after another {best['one after another']:.1f} s, plan-first "
           f"{best['plan-first']:.1f} s: {result['ratio']:.2f}x; load average before {load[0][0]:.2f}, after "
