@@ -3,13 +3,14 @@
 A handful of small claims (C1, C2 and C17 about a small MLP and a logistic regression on the separable 2D task:
 five sweeps of ``--seeds`` seeds each, one Ray task per seed, or per ``--shard-models`` models) decided on a local
 Ray cluster of ``--cpus`` CPUs (127.0.0.1, no usage reports, no token file), both ways in one run through
-``iwcore.check``, each from an empty cache: one after another (``plan_first=False``: each claim's sweeps through ``SweepCache.run``, as a session
-without plan-first trains them, the cluster idle while a claim decides), and plan-first (every missing shard
-submitted at the start, each claim deciding once its sweeps are in). Both give the same decisions (checked).
-Prints both wall times, their ratio, the shards training at once on average (from the workers' task events,
-``ray.timeline``: what plan-first changes, whatever else the machine runs) and the machine's load average (other jobs on the machine slow both ways
-alike only if they run throughout; ``--repeats`` alternates the order, and the best time of each way counts: the
-first run pays for warming the driver's and workers' caches). Usage:
+``iwcore.check``, each from an empty cache: one after another (``plan_first=False``: each claim's sweeps through
+``SweepCache.run``, as a session without plan-first trains them, the cluster idle while a claim decides), and
+plan-first (every missing shard submitted at the start, each claim deciding once its sweeps are in). Both give
+the same decisions (checked). Prints both wall times, their ratio, the shards training at once on average (the
+workers' training time over the wall time, from their task events, ``ray.timeline``) and the machine's load
+average (other jobs on the machine slow both ways alike only if they run throughout). ``--repeats`` alternates
+the order; the best time of each way counts (the first run pays for warming the driver's and workers' caches).
+Usage:
     python bench/bench_ray_plan.py [--cpus 2] [--seeds 5] [--epochs 100] [--shard-models 0] [--repeats 2]
                                    [--json FILE]
 """
