@@ -13,7 +13,9 @@ shards (``iwcore.shards``) keeps each finished shard in ``<root>/<key>/shards/se
 (its result and, while it trains, its ``progress.pt``) until all are merged into ``<root>/<key>/``, so
 an interrupted sweep resumes shard by shard, and an interrupted shard from its own progress. A sweep
 of one shard trains in ``<root>/<key>/`` itself. Shards are trained by an executor
-(``iwcore.executors``: in this process, or on a Ray cluster); only this process writes the cache.
+(``iwcore.executors``: in this process, or on a Ray cluster); only this process writes the cache. ``run``
+trains in three steps under the sweep's lock (``start_training``, ``store_shard`` per shard, ``finish_training``),
+which ``iwcore.prefetch`` takes for many sweeps at once.
 
 A finished entry is read without taking the lock (``result.npz`` is renamed into place last, so an
 entry that has it is complete): a read-only cache that holds every needed entry is usable, and one
@@ -37,6 +39,7 @@ import shutil
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -80,7 +83,7 @@ class SweepCache:
     def key(self, sweep: Sweep, device: torch.device) -> str:
         return sweep.key(sweep_code_version(sweep), device.type)
 
-    def _sayer(self, label: str) -> Callable[[str], None]:
+    def sayer(self, label: str = "") -> Callable[[str], None]:
         """Where progress lines go, each prefixed with ``label:`` when there is one."""
         def say(message: str):
             if self.progress is not None:
@@ -112,12 +115,12 @@ class SweepCache:
         """The sweep's result: from the cache, or trained (resuming saved progress) by ``executor``
         (default: in this process) and stored. ``label`` (e.g. the claim) prefixes its progress lines."""
         started = time.time()
-        say = self._sayer(label)
+        say = self.sayer(label)
         result = self.load(sweep, device)
         if result is not None:
             return self._hit(result, say, started)
         key = self.key(sweep, device)
-        lock = FileLock(str(self.root / f"{key}.lock"))
+        lock = self.lock(sweep, device)
         try:
             try:
                 lock.acquire(timeout=0)
@@ -133,12 +136,27 @@ class SweepCache:
             result = self._read_or_set_aside(self.root / key, sweep)
             if result is not None:
                 return self._hit(result, say, started, waited_s)
-            return self._train(sweep, device, key, waited_s, executor or InProcess(), say)
+            return self._train(sweep, device, waited_s, executor or InProcess(), say)
         finally:
             lock.release()
 
-    def _train(self, sweep: Sweep, device: torch.device, key: str, waited_s: float, executor, say) -> SweepResult:
+    def lock(self, sweep: Sweep, device: torch.device) -> FileLock:
+        """The sweep's file lock, held while anyone trains it (not tied to a thread: ``iwcore.prefetch`` takes it
+        in one and releases it in another)."""
+        return FileLock(str(self.root / f"{self.key(sweep, device)}.lock"), thread_local=False)
+
+    def _train(self, sweep: Sweep, device: torch.device, waited_s: float, executor, say) -> SweepResult:
         """Train the sweep's unfinished shards with ``executor``, store each, and merge them."""
+        training = self.start_training(sweep, device, executor)
+        say(training.line(device, executor))
+        for job, result in executor.train(training.todo, device, lambda job: self._bar(job, say)):
+            self.store_shard(training, job, result, say)
+        return self.finish_training(training, waited_s, say)
+
+    def start_training(self, sweep: Sweep, device: torch.device, executor) -> "Training":
+        """The sweep's shards as ``executor`` splits it, those already stored and the jobs left (their folders
+        made). Call with the sweep's lock held, as ``store_shard`` and ``finish_training``."""
+        key = self.key(sweep, device)
         folder = self.root / key
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -150,19 +168,23 @@ class SweepCache:
         todo = [Job(p, places[p.index] / "progress.pt") for p in parts if p.index not in done]
         for job in todo:
             places[job.shard.index].mkdir(parents=True, exist_ok=True)
-        how = f"{device.type}" + ("" if executor.name == "inprocess" else f", {executor.name}")
-        if len(parts) > 1:
-            how += f", {len(parts)} shards" + (f", {len(done)} cached" if done else "")
-        say(f"training {sweep.name} ({sweep.n_models} models, {how})")
-        for job, result in executor.train(todo, device, lambda job: self._bar(job, say)):
-            done[job.shard.index] = result
-            if len(parts) > 1:
-                self._store(result, f"{key}/shards/{job.shard.label}", places[job.shard.index], sweep)
-                say(f"{sweep.name}: shard {job.shard.label} trained in {duration(result.meta['wall_time_s'])} "
-                    f"({len(done)}/{len(parts)} shards done)")
-        result = shards.merge(sweep, [done[p.index] for p in parts])
-        self._store(result, key, folder, sweep)
-        if len(parts) > 1:  # the shards, and any progress of an earlier run that trained the sweep whole
+        return Training(sweep, key, folder, parts, places, done, todo)
+
+    def store_shard(self, training: "Training", job: Job, result: SweepResult, say) -> None:
+        """Keep a trained shard; one of several is stored in its folder, so that an interrupted sweep resumes."""
+        training.done[job.shard.index] = result
+        if len(training.parts) > 1:
+            self._store(result, f"{training.key}/shards/{job.shard.label}", training.places[job.shard.index],
+                        training.sweep)
+            say(f"{training.sweep.name}: shard {job.shard.label} trained in {duration(result.meta['wall_time_s'])} "
+                f"({len(training.done)}/{len(training.parts)} shards done)")
+
+    def finish_training(self, training: "Training", waited_s: float, say) -> SweepResult:
+        """Merge the sweep's shards (all trained) and store the result as the finished entry."""
+        sweep, folder = training.sweep, training.folder
+        result = shards.merge(sweep, [training.done[p.index] for p in training.parts])
+        self._store(result, training.key, folder, sweep)
+        if len(training.parts) > 1:  # the shards, and any progress of an earlier run that trained the sweep whole
             shutil.rmtree(folder / "shards", ignore_errors=True)
             (folder / "progress.pt").unlink(missing_ok=True)
         result.meta.update(source="trained", read_s=None, waited_s=waited_s)
@@ -205,6 +227,30 @@ def entry_state(root: Path | str, key: str) -> dict:
     if shards_done or progress:
         return {"state": "partial", "shards_done": shards_done, "progress": progress}
     return {"state": "missing"}
+
+
+@dataclass
+class Training:
+    """A sweep being trained into the cache: its shards, the folder of each, those done and the jobs left."""
+
+    sweep: Sweep
+    key: str
+    folder: Path
+    parts: list[shards.Shard]
+    places: dict[int, Path]
+    done: dict[int, SweepResult]
+    todo: list[Job]
+
+    def line(self, device: torch.device, executor) -> str:
+        """The progress line of its start: "training <sweep> (N models, device[, executor][, shards[, cached]])"."""
+        how = f"{device.type}" + ("" if executor.name == "inprocess" else f", {executor.name}")
+        if len(self.parts) > 1:
+            how += f", {len(self.parts)} shards" + (f", {len(self.done)} cached" if self.done else "")
+        return f"training {self.sweep.name} ({self.sweep.n_models} models, {how})"
+
+    @property
+    def complete(self) -> bool:
+        return len(self.done) == len(self.parts)
 
 
 class _Corrupt(Exception):

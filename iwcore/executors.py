@@ -9,8 +9,9 @@ each result as it comes back, so the executors never touch the cache.
 - ``InProcess``: one shard after another in the calling process (the default). Under pytest-xdist the
   calling process is a worker; with ``--executor xdist`` worker ``gwN`` is pinned to GPU
   ``N % device_count`` (``pinned_device``), so ``pytest -m full -n <gpus>`` gives each worker a GPU.
-- ``RayExecutor``: every shard is a Ray task (``train_shard``) with ``num_gpus`` from the shard's
-  estimated memory (a fraction of a GPU for a small stack) and Ray's retries for lost workers. Results
+- ``RayExecutor``: every shard is a Ray task (``train_shard``; ``submit`` submits a sweep's, for
+  ``iwcore.prefetch``) with ``num_gpus`` from the shard's estimated memory (a fraction of a GPU for a
+  small stack) and Ray's retries for lost workers. Results
   come back to the driver (no shared file system needed). A worker that sees the shard's progress
   file's folder (a cache directory shared with the driver, or a worker on the driver's machine) saves
   progress there, so a retried shard resumes within itself. A user's own model, task or loss
@@ -155,19 +156,24 @@ class RayExecutor:
         except Exception:  # a model the meta-device estimate cannot run
             return 1.0
 
-    def train(self, jobs: Iterable[Job], device: torch.device, bar: Callable[[Job], dict]) -> Iterator[tuple]:
-        """Submit every job as a Ray task asking for its stack's share of a GPU (in steps of 1/GPU_STEPS);
-        yield each result as it arrives. (``bar`` is unused: the cache reports each shard as it arrives.)"""
-        jobs = list(jobs)
-        share = self.gpu_share(jobs[0].shard.sweep, device) if jobs else 0.0
-        parts = own_parts(jobs[0].shard.sweep) if jobs else {}
+    def submit(self, jobs: list[Job], device: torch.device) -> dict:
+        """Submit the jobs of one sweep as Ray tasks, each asking for its stack's share of a GPU (in steps of
+        1/GPU_STEPS); returns their object refs, each with its job."""
+        if not jobs:
+            return {}
+        share, parts = self.gpu_share(jobs[0].shard.sweep, device), own_parts(jobs[0].shard.sweep)
         for fn in parts.values():  # a user's code: by value, unless installed where the workers have it too
             package = sys.modules.get(fn.__module__.partition(".")[0])  # None: cloudpickle sends it by value
             if package is not None and not installed(package):
                 self.ray.cloudpickle.register_pickle_by_value(package)
-        pending = {self._remote.options(num_cpus=1, num_gpus=gpu_request(job.shard, share), max_retries=RAY_RETRIES,
-                                        name=f"{job.shard.sweep.name}[{job.shard.label}]")
-                   .remote(job.shard.sweep, device.type, str(job.progress_file), parts): job for job in jobs}
+        return {self._remote.options(num_cpus=1, num_gpus=gpu_request(job.shard, share), max_retries=RAY_RETRIES,
+                                     name=f"{job.shard.sweep.name}[{job.shard.label}]")
+                .remote(job.shard.sweep, device.type, str(job.progress_file), parts): job for job in jobs}
+
+    def train(self, jobs: Iterable[Job], device: torch.device, bar: Callable[[Job], dict]) -> Iterator[tuple]:
+        """Submit every job (``submit``) and yield each result as it arrives. (``bar`` is unused: the cache
+        reports each shard as it arrives.)"""
+        pending = self.submit(list(jobs), device)
         while pending:
             ready, _ = self.ray.wait(list(pending), num_returns=1)
             job = pending.pop(ready[0])

@@ -94,15 +94,22 @@ def claims_of(claim_ids: list[str] | None):
 
 def plan_tier(tier: str, claims=None, options: dict | None = None, device_type: str = "cuda",
               base_seed: int = 0) -> tuple[list[PlannedSweep], dict[str, str]]:
-    """Every sweep ``claims`` (Claim objects; all of the battery's by default) plan at ``tier`` with run ``options``,
-    with the run's base seed applied, once per cache key (on ``device_type``) in the order the claims plan them;
-    and the claims that plan nothing here, with the reason."""
+    """Every sweep ``claims`` (Claim objects; all of the battery's by default) plan at ``tier`` with run ``options``
+    (planned only, ``PLAN_ONLY``), as ``plan_cases`` gives them."""
     if tier not in TIERS:
         raise ValueError(f"unknown tier {tier!r}; expected one of {', '.join(TIERS)}")
     options = {"bert_model": "bert-base-uncased", **(options or {}), PLAN_ONLY: True}
+    return plan_cases([(claim, tier) for claim in (claims_of(None) if claims is None else claims)], options,
+                      device_type, base_seed)
+
+
+def plan_cases(cases, options: dict, device_type: str, base_seed: int = 0) -> tuple[list[PlannedSweep], dict[str, str]]:
+    """Every sweep the ``(claim, tier)`` cases plan with run ``options``, with the run's base seed applied, once per
+    cache key (on ``device_type``) in the order the claims plan them; and the claims that plan nothing here
+    (``Unavailable``), with the reason."""
     planned: dict[str, PlannedSweep] = {}
     not_planned = {}
-    for claim in claims_of(None) if claims is None else claims:
+    for claim, tier in cases:
         try:
             sweeps = claim.plan(Context(claim, tier, None, Path("."), options))
         except Unavailable as why:
@@ -235,17 +242,17 @@ def measured_rates(gpu_check: dict) -> dict[tuple[str, str], dict]:
             for name, part in parts.items()}
 
 
-def steps_per_model(sweep: Sweep, size: TaskSize | None = None) -> int:
-    """SGD steps each model of ``sweep`` takes: its epochs x minibatches of its training examples."""
-    return sweep.last_epoch * math.ceil((size or task_size(sweep)).n_train / sweep.batch_size)
+def sgd_steps(sweep: Sweep, size: TaskSize | None = None) -> tuple[int, int]:
+    """(steps per epoch, steps) of one model of ``sweep`` (on a task of ``size``: by default its own)."""
+    per_epoch = math.ceil((size or task_size(sweep)).n_train / sweep.batch_size)
+    return per_epoch, sweep.last_epoch * per_epoch
 
 
 def cost(entry: PlannedSweep, cache_dir: Path, gpu_bytes: int, rates: dict, tflops: float) -> dict:
     """What ``entry``'s sweep costs and where it stands in ``cache_dir``."""
     sweep, size = entry.sweep, task_size(entry.sweep)
     forward, forward_backward = model_flops(sweep, size)
-    steps_per_epoch = math.ceil(size.n_train / sweep.batch_size)
-    steps = steps_per_model(sweep, size)
+    steps_per_epoch, steps = sgd_steps(sweep, size)
     train_flops = forward_backward * size.n_train * sweep.last_epoch * sweep.n_models
     eval_examples = sum(size.n_eval.values())
     eval_flops = forward * eval_examples * len(sweep.checkpoint_epochs) * sweep.n_models

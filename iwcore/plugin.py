@@ -11,7 +11,8 @@ Options (group *iwclaims*): ``--device auto|cpu|cuda``, ``--base-seed N`` (shift
 sweep), ``--cache-dir``, ``--report-dir``, ``--data-dir``, ``--download``, ``--allow-cpu``,
 ``--bert-model``, ``--no-progress``, ``--claim C6[,C6@subject,@subject...]`` (the tests whose ``claim(id)``
 marker these select, ``iwcore.selection``), ``--executor inprocess|xdist|ray`` (where shards train, see
-``iwcore.executors``; default xdist under pytest-xdist workers, else inprocess), ``--ray-address``,
+``iwcore.executors``; default xdist under pytest-xdist workers, else inprocess; with ray the selected claims'
+sweeps all train from the start, ``iwcore.prefetch``), ``--ray-address``,
 ``--shard-models N``. Bad values (``--device cuda`` without CUDA, a negative ``--base-seed``, a
 ``--data-dir`` that is missing, empty or incomplete, an unknown claim id, ``--executor ray`` without
 ray, ``--executor xdist`` without ``-n``, ``--ray-address`` without ``--executor ray``, a
@@ -380,16 +381,33 @@ def _sweeps_property(node) -> list:
     return sweeps
 
 
+@pytest.fixture(scope="session")
+def prefetch(request, executor):
+    """With ``--executor ray``: every sweep the session's selected claims plan, training on the cluster from the
+    start (``iwcore.prefetch``); None otherwise (then a test may override the cache fixture per test)."""
+    if executor.name != "ray":
+        yield None
+        return
+    from iwcore.prefetch import Prefetch
+
+    cases = [(case.claim, case.tier) for item in request.session.items
+             if (case := getattr(item, "callspec", None) and item.callspec.params.get("claim_case"))]
+    cache, device, options, base_seed = map(request.getfixturevalue, ("sweep_cache", "device", "claim_options",
+                                                                       "base_seed"))
+    with Prefetch(cache, cases, options, device, executor, base_seed) as running:
+        yield running
+
+
 @pytest.fixture
-def run_sweep(sweep_cache, device, executor, base_seed, request):
+def run_sweep(sweep_cache, prefetch, device, executor, base_seed, request):
     """Train (or read from the cache) a sweep with the session's base seed applied, on the session's
-    executor; its progress lines name the test's claim. Each sweep's key, source (trained or cache) and
-    times go into the test's ``user_properties`` ("sweeps")."""
+    executor (waiting for it where the plan's prefetch trains it); its progress lines name the test's claim.
+    Each sweep's key, source (trained or cache) and times go into the test's ``user_properties`` ("sweeps")."""
     sweeps = _sweeps_property(request.node)
     claim = _claim_of(request.node) or ""
 
     def run(sweep):
-        result = sweep_cache.run(sweep.with_base_seed(base_seed), device, executor, label=claim)
+        result = (prefetch or sweep_cache).run(sweep.with_base_seed(base_seed), device, executor, label=claim)
         meta = result.meta
         sweeps.append({"name": result.config.get("name"), "key": result.key, "source": meta.get("source"),
                        "read_s": meta.get("read_s"), "waited_s": meta.get("waited_s"),
@@ -399,17 +417,21 @@ def run_sweep(sweep_cache, device, executor, base_seed, request):
     return run
 
 
+@pytest.fixture(scope="session")
+def claim_options(pytestconfig, device) -> dict:
+    """The run options claims plan and decide with."""
+    options = {name: pytestconfig.getoption(name) for name in ("data_dir", "download", "allow_cpu", "bert_model")}
+    return {**options, "device": device}
+
+
 @pytest.fixture
-def check_claim(run_sweep, report_dir, request, pytestconfig, device):
+def check_claim(run_sweep, report_dir, request, claim_options):
     """Run one case of ``@parametrize_with_claims``: decide the claim, write its record, and pass, fail or
     xfail on its verdict; a claim whose data, device or tier is missing here skips, saying what is missing."""
     from iwcore.battery.claim import Context, Unavailable, conclude, run_claim
 
-    options = {name: pytestconfig.getoption(name) for name in ("data_dir", "download", "allow_cpu", "bert_model")}
-    options["device"] = device
-
     def check(case):
-        ctx = Context(case.claim, case.tier, run_sweep, report_dir, options)
+        ctx = Context(case.claim, case.tier, run_sweep, report_dir, claim_options)
         try:
             decision = run_claim(ctx, request.node.user_properties)
         except Unavailable as missing:

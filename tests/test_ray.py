@@ -8,6 +8,7 @@ finished shards in the cache, and a rerun trains only the others."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import pickle
 import shutil
@@ -232,3 +233,83 @@ def test_the_device_is_the_clusters(cluster):
     assert executor.device("auto") == CPU and executor.device("cpu") == CPU
     with pytest.raises(RuntimeError, match="the Ray cluster has no GPU"):
         executor.device("cuda")
+
+
+PLAN_SUBJECTS = '''
+from iwcore import Subject
+
+SHARED = Subject.create("plan-shared", model="mlp", task="separable_2d", lr=0.1, batch_size=8,
+                        task_options={"n_per_class": 40, "n_test_per_class": 20},
+                        tiers={"fast": dict(weight_ratios=(1 / 16, 1.0, 16.0), seeds=tuple(range(5)), epochs=20)})
+OTHER = Subject.create("plan-other", model="logreg", task="separable_2d", lr=0.1, batch_size=8,
+                       task_options={"n_per_class": 40, "n_test_per_class": 20},
+                       tiers={"fast": dict(weight_ratios=(1 / 16, 1.0, 16.0), seeds=tuple(range(5)), epochs=40)})
+'''
+
+PLAN_TESTS = '''
+from iwcore import parametrize_with_claims, progress
+from plansubjects import OTHER, SHARED
+
+progress.set_sink(lambda line: print(line, flush=True))
+
+
+@parametrize_with_claims(SHARED, tiers=["fast"], claims=["C1", "C2"])
+def test_shared(claim_case, check_claim):
+    check_claim(claim_case)
+
+
+@parametrize_with_claims(OTHER, tiers=["fast"], claims=["C1"])
+def test_other(claim_case, check_claim):
+    check_claim(claim_case)
+'''
+
+
+def shard_intervals(subject: str) -> dict[str, list[tuple[float, float]]]:
+    """Each shard task of ``subject``'s sweeps the cluster ran, by task name: its (start, end) on the worker, from
+    the task events the workers record (``ray.timeline``)."""
+    intervals: dict[str, list] = {}
+    for event in ray.timeline():
+        if event.get("cat", "").startswith(f"task::fast-{subject}"):
+            intervals.setdefault(event["cat"], []).append((event["ts"], event["ts"] + event["dur"]))
+    return intervals
+
+
+def test_plan_first_trains_every_claims_sweeps_at_once_and_each_once(cluster, tmp_path, monkeypatch):
+    """A pytest run with ``--executor ray`` submits the shards of all its claims' sweeps at the start: the sweep that
+    C1 and C2 share trains once (one task per shard), shards of the last test's claim run beside the others',
+    progress counts the plan's shards, and the decisions are those of in-process training (and of
+    ``iwcore.check`` on the cluster)."""
+    (tmp_path / "plansubjects.py").write_text(PLAN_SUBJECTS)
+    (tmp_path / "test_plan_first.py").write_text(PLAN_TESTS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    env = {**os.environ, **RAY_ENV, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, "-m", "pytest", "test_plan_first.py", "-p", "no:cacheprovider", "-n", "0",
+                          "-s", "-q", "--rootdir", str(tmp_path), "--cache-dir", str(tmp_path / "cache"),
+                          "--report-dir", str(tmp_path / "reports"), "--device", "cpu", "--executor", "ray",
+                          "--ray-address", cluster], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    output = run.stdout + run.stderr
+    assert run.returncode in (0, 1), output  # claims that are not REPRODUCED fail; nothing errors
+    assert "plan: 15/15 shards done (3/3 sweeps)" in output, output
+
+    wait_for(lambda: len(shard_intervals("plan-")) == 15, 60, "the workers' task events")  # sent every second
+    shared, other = shard_intervals("plan-shared"), shard_intervals("plan-other")
+    assert sorted(shared) == sorted(f"task::fast-plan-shared{variant}[seeds-{s}-{s}]" for s in range(5)
+                                    for variant in ("", "-l2")), output  # C2 also plans an L2 variant
+    assert sorted(other) == [f"task::fast-plan-other[seeds-{s}-{s}]" for s in range(5)], output
+    assert all(len(runs) == 1 for runs in (shared | other).values())  # each shard trained once
+    # The other claim's sweep (the largest: submitted first, its test last) trains beside the shared claims' sweeps.
+    assert any(a < d and c < b for [(a, b)] in shared.values() for [(c, d)] in other.values())
+
+    import plansubjects
+    from iwcore import check
+
+    records = json.loads((tmp_path / "reports" / "fast" / "claims.json").read_text())["claims"]
+    on_ray = {record["id"]: record["verdict"] for record in records}
+    assert set(on_ray) == {"C1@plan-shared", "C2@plan-shared", "C1@plan-other"}
+    for cache, executor in (("local", None), ("check-ray", RayExecutor(cluster))):
+        decided = {**check(plansubjects.SHARED, claims=["C1", "C2"], cache_dir=tmp_path / cache, executor=executor,
+                           report_dir=tmp_path / f"{cache}-reports", show_progress=False),
+                   **check(plansubjects.OTHER, claims=["C1"], cache_dir=tmp_path / cache, executor=executor,
+                           report_dir=tmp_path / f"{cache}-reports", show_progress=False)}
+        assert {claim: d.verdict.value for claim, d in decided.items()} == on_ray, cache

@@ -33,10 +33,10 @@ def paper_step_share(claim, tier: str) -> dict | None:
     per model; None at the full tier or where no sweep pairs."""
     if tier == "full":
         return None
-    from iwcore.plan import plan_tier, steps_per_model  # the planner imports the claims
+    from iwcore.plan import plan_tier, sgd_steps  # the planner imports the claims
 
     def steps(at: str) -> dict[str, int]:
-        return {entry.sweep.name.partition("-")[2]: steps_per_model(entry.sweep) for entry in plan_tier(at, [claim])[0]}
+        return {entry.sweep.name.partition("-")[2]: sgd_steps(entry.sweep)[1] for entry in plan_tier(at, [claim])[0]}
 
     here, paper = steps(tier), steps("full")
     shares = [(here[name] / paper[name], name) for name in here if name in paper]
