@@ -12,7 +12,7 @@ sweep), ``--cache-dir``, ``--report-dir``, ``--data-dir``, ``--download``, ``--a
 ``--bert-model``, ``--no-progress``, ``--claim C6[,C6@subject,@subject...]`` (the tests whose ``claim(id)``
 marker these select, ``iwcore.selection``), ``--executor inprocess|xdist|ray`` (where shards train, see
 ``iwcore.executors``; default xdist under pytest-xdist workers, else inprocess), ``--ray-address``,
-``--shard-models N``. Bad values (``--device cuda`` without CUDA, a negative ``--base-seed``, a
+``--shard-models N``, ``--dry-run`` with ``--max-steps N`` (``iwcore.dryrun``). Bad values (``--device cuda`` without CUDA, a negative ``--base-seed``, a
 ``--data-dir`` that is missing, empty or incomplete, an unknown claim id, ``--executor ray`` without
 ray, ``--executor xdist`` without ``-n``, ``--ray-address`` without ``--executor ray``, a
 ``--shard-models`` that is not a positive integer) are usage errors: one line, exit status 4, before any
@@ -42,7 +42,7 @@ from iwcore.runinfo import code_version, environment, git_info, new_run_id
 TIERS = ("fast", "long", "full")  # iwcore.battery.claim.TIERS (not imported: it loads torch)
 STATE = pytest.StashKey["_State"]()
 OPTION_NAMES = ("device", "base_seed", "cache_dir", "report_dir", "data_dir", "download", "allow_cpu", "bert_model",
-                "no_progress", "claim", "executor", "ray_address", "shard_models")
+                "no_progress", "claim", "executor", "ray_address", "shard_models", "dry_run")
 EXECUTORS = ("inprocess", "xdist", "ray")  # iwcore.executors.EXECUTORS (that module imports torch)
 
 
@@ -70,6 +70,10 @@ def pytest_addoption(parser):
                          "(default: a new single-machine cluster)")
     group.addoption("--shard-models", default="0", metavar="N",
                     help="models per shard of a sweep, rounded down to whole seeds (default: from the device's memory)")
+    group.addoption("--dry-run", action="store_true",
+                    help="run every claim at its configuration truncated to --max-steps SGD steps per epoch for 2 "
+                         "epochs, CPU allowed, verdicts marked DRY RUN (iwcore.dryrun); reports in reports/dry-run")
+    group.addoption("--max-steps", type=int, default=2, metavar="N", help="SGD steps per epoch of --dry-run")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -159,6 +163,9 @@ def _check_options(config) -> None:
     if not raw.isdigit():
         raise pytest.UsageError(f"--shard-models {raw}: expected a number of models per shard (0: from the device)")
     config.option.shard_models = int(raw)
+    if config.option.max_steps < 1:
+        raise pytest.UsageError(f"--max-steps {config.option.max_steps}: expected a positive number of SGD steps")
+    config.option.dry_run = config.option.max_steps if config.option.dry_run else 0  # steps per epoch, or 0
     executor = config.getoption("executor")
     if executor is None:
         executor = config.option.executor = "xdist" if _is_worker(config) or _xdist_workers(config) else "inprocess"
@@ -194,7 +201,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "claim(id): the CLAIMS.md id a test decides (select with --claim)")
     _check_options(config)
     if config.getoption("report_dir") is None:
-        config.option.report_dir = config.rootpath / DEFAULT_REPORT_DIR
+        config.option.report_dir = config.rootpath / DEFAULT_REPORT_DIR / ("dry-run" if config.option.dry_run else "")
     config.option.report_dir = Path(config.option.report_dir).expanduser().absolute()
     # One thread per process: stacked sweeps on a CPU are bound by per-operation overhead, where extra
     # threads only contend; the cores are used by running pytest-xdist workers side by side instead.
@@ -388,12 +395,20 @@ def run_sweep(sweep_cache, device, executor, base_seed, request):
     sweeps = _sweeps_property(request.node)
     claim = _claim_of(request.node) or ""
 
+    dry_run = request.config.getoption("dry_run")
+
     def run(sweep):
-        result = sweep_cache.run(sweep.with_base_seed(base_seed), device, executor, label=claim)
+        sweep = sweep.with_base_seed(base_seed)
+        if dry_run:
+            from iwcore.dryrun import available_bytes, measured, truncated
+
+            sweep = truncated(sweep, dry_run, available_bytes())
+        result, peak, how = measured(lambda: sweep_cache.run(sweep, device, executor, label=claim))
         meta = result.meta
         sweeps.append({"name": result.config.get("name"), "key": result.key, "source": meta.get("source"),
                        "read_s": meta.get("read_s"), "waited_s": meta.get("waited_s"),
-                       "train_s": meta.get("wall_time_s"), "trained_at": meta.get("trained_at")})
+                       "train_s": meta.get("wall_time_s"), "trained_at": meta.get("trained_at"),
+                       "models_per_step": sweep.models_per_step, "peak_rss_bytes": peak, "peak_rss": how})
         return result
 
     return run
@@ -405,8 +420,9 @@ def check_claim(run_sweep, report_dir, request, pytestconfig, device):
     xfail on its verdict; a claim whose data, device or tier is missing here skips, saying what is missing."""
     from iwcore.battery.claim import Context, Unavailable, conclude, run_claim
 
-    options = {name: pytestconfig.getoption(name) for name in ("data_dir", "download", "allow_cpu", "bert_model")}
-    options["device"] = device
+    options = {name: pytestconfig.getoption(name) for name in ("data_dir", "download", "allow_cpu", "bert_model",
+                                                               "dry_run")}
+    options.update(device=device, allow_cpu=options["allow_cpu"] or bool(options["dry_run"]))
 
     def check(case):
         ctx = Context(case.claim, case.tier, run_sweep, report_dir, options)
@@ -414,7 +430,8 @@ def check_claim(run_sweep, report_dir, request, pytestconfig, device):
             decision = run_claim(ctx, request.node.user_properties)
         except Unavailable as missing:
             pytest.skip(str(missing))
-        conclude(case.claim, case.tier, decision)
+        if not options["dry_run"]:  # a dry run passes when it ran end to end
+            conclude(case.claim, case.tier, decision)
         return decision
 
     return check

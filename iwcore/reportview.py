@@ -321,6 +321,9 @@ def source_text(record: dict) -> str:
     if cached:
         parts.append(f"read {len(cached)} from the cache in {secs(sum(float(s.get('read_s') or 0) for s in cached))}")
     parts.append(f"original training time {secs(sum(float(s.get('train_s') or 0) for s in sweeps))}")
+    peaks = [f"{s['name']} {s['peak_rss_bytes'] / 2**30:.2f} GiB" for s in sweeps if s.get("peak_rss_bytes")]
+    if peaks:
+        parts.append(f"peak memory ({sweeps[0]['peak_rss']}): {', '.join(peaks)}")
     return "; ".join(parts)
 
 
@@ -392,4 +395,5 @@ def view(doc: dict, tier_dir: Path, read_history, figure_links: bool = True) -> 
                                                                   if c["id"] not in PAPER_CLAIMS + SUITE_CLAIMS],
             "claims": views, "other_tier_names": sorted({t for v in views for t, _ in v["other_tiers"]}),
             "base_seeds": [str(b) for b in (doc.get("stability") or {}).get("base_seeds", [])],
-            "glossary": GLOSSARY, "run": run_items(doc), "verdicts": VERDICTS}
+            "glossary": GLOSSARY, "run": run_items(doc), "verdicts": VERDICTS,
+            "dry_run": (doc.get("options") or {}).get("dry_run")}
