@@ -1,10 +1,11 @@
-"""The full tier's dry run (``pytest -m full --dry-run [--max-steps N]``, N = 2 by default): every claim at its exact configuration
-(models, widths, ratios, seeds, data), each model truncated to ``max_steps`` SGD steps per epoch for the first
-``DRY_EPOCHS`` epochs (so a few checkpoints) and measured on about ``max_steps`` minibatches of each evaluation set,
-on whatever device is here, through data loading, training, statistics and the report. It shows that the full tier
-runs end to end before GPU hours are spent on it; its verdicts are ``DRY_VERDICT``, never counted.
+"""The full tier's dry run (``pytest -m full --dry-run [--max-steps N]``, N = 2 by default): every claim at its
+configuration (models, widths, ratios, seeds, data), each model truncated to ``max_steps`` SGD steps per epoch for
+``DRY_EPOCHS`` epochs (the checkpoint schedule of so short a run: the statistics still see an early window and a
+final epoch) and measured on about ``max_steps`` minibatches of each evaluation set, on whatever device is here,
+through data loading, training, statistics and the report. It shows that the full tier runs end to end before GPU
+hours are spent on it; its records' verdict is ``DRY RUN`` (``iwcore.reportview.DRY_VERDICT``), never counted.
 
-The truncation is part of each sweep's config (``Sweep.max_steps``, ``train_until``, the name's ``-dry<N>``), so a
+The truncation is part of each sweep's config (``Sweep.max_steps``, ``epochs``, the name's ``-dry<N>``), so a
 dry-run result has its own cache key and is never read as a real one. A sweep whose stack would not fit this
 machine's memory trains ``models_per_step`` models at a time (also in its config), as a GPU run splits a sweep by
 its memory; one that does not fit even one model at a time raises ``DoesNotFit``, saying so, before training.
@@ -21,8 +22,7 @@ from iwcore.shards import SHARD_MEMORY_SHARE, model_bytes
 from iwcore.sweep import Sweep
 
 DRY_RUN = "dry_run"  # the run option (``Context.options``): SGD steps per epoch of a dry run; absent or 0 otherwise
-DRY_EPOCHS = 2  # epochs trained: checkpoints 1 and 2 of every schedule
-DRY_VERDICT = "DRY RUN"
+DRY_EPOCHS = 3  # epochs trained: checkpoints 1, 2 and 3, the early window epoch 1
 BERT_BASE_VOCAB = 30522  # bert-base-uncased's vocabulary size (BertConfig's default)
 _SPECIAL = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
@@ -50,8 +50,11 @@ def truncated(sweep: Sweep, max_steps: int, memory: int) -> Sweep:
                          f"{per_model / 2**30:.1f} GiB to train, {SHARD_MEMORY_SHARE:.0%} of the "
                          f"{memory / 2**30:.1f} GiB available is less")
     stack = sweep.models_per_step or sweep.n_models
-    return sweep.scaled(name=f"{sweep.name}-dry{max_steps}", max_steps=max_steps,
-                        train_until=min(sweep.last_epoch, DRY_EPOCHS),
+    epochs = min(sweep.epochs, DRY_EPOCHS)
+    return sweep.scaled(name=f"{sweep.name}-dry{max_steps}", max_steps=max_steps, epochs=epochs,
+                        train_until=min(sweep.train_until, epochs),
+                        checkpoints=tuple(e for e in sweep.checkpoints if e <= epochs),
+                        snapshot_epochs=tuple(e for e in sweep.snapshot_epochs if e <= epochs),
                         models_per_step=sweep.models_per_step if stack <= fit else fit)
 
 

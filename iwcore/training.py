@@ -201,7 +201,8 @@ class _TrainingData:
 
 def _measured_sets(task, sweep: Sweep):
     """The task with only the evaluation sets the sweep asks for (all when it names none); with ``max_steps`` (a
-    dry run) each set thinned to about ``max_steps`` minibatches, evenly spaced so that every class stays in it."""
+    dry run) each set but a grid (whose shape its figures read) thinned to about ``max_steps`` minibatches, evenly
+    spaced so that every class stays in it."""
     unknown = sorted(set(sweep.eval_sets) - set(task.eval_sets))
     if unknown:
         raise ValueError(f"sweep {sweep.name!r} asks for evaluation sets {unknown}; task {task.name!r} has "
@@ -212,7 +213,7 @@ def _measured_sets(task, sweep: Sweep):
             every = max(1, math.ceil(len(ev.x) / (sweep.max_steps * sweep.batch_size)))
             return dataclasses.replace(ev, x=ev.x[::every], y=None if ev.y is None else ev.y[::every])
 
-        kept = {k: thinned(v) for k, v in kept.items()}
+        kept = {k: v if v.role == "grid" else thinned(v) for k, v in kept.items()}
     return dataclasses.replace(task, eval_sets=kept)
 
 

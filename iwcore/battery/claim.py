@@ -25,8 +25,9 @@ import numpy as np
 
 from iwcore.battery.findings import Expected
 from iwcore.battery.subject import Subject
-from iwcore.dryrun import DRY_RUN, DRY_VERDICT
+from iwcore.dryrun import DRY_RUN
 from iwcore.report import ClaimRecord
+from iwcore.reportview import DRY_VERDICT
 from iwcore.results import SweepResult
 from iwcore.stats import EffectSummary, effect_summary, permutation_seed
 from iwcore.sweep import Sweep
