@@ -23,7 +23,6 @@ from iwcore.sweep import Sweep
 
 DRY_RUN = "dry_run"  # the run option (``Context.options``): SGD steps per epoch of a dry run; absent or 0 otherwise
 DRY_EPOCHS = 3  # epochs trained: checkpoints 1, 2 and 3, the early window epoch 1
-BERT_BASE_VOCAB = 30522  # bert-base-uncased's vocabulary size (BertConfig's default)
 _SPECIAL = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
@@ -88,22 +87,29 @@ def has_weights(name_or_folder: str) -> bool:
 
 
 def random_bert(name_or_folder: str) -> str:
-    """A folder with the config and tokenizer of ``name_or_folder`` where it has them, else of BERT-base: BertConfig's
-    defaults are bert-base-uncased's architecture, and the tokenizer a generated WordPiece vocabulary of its size
-    (characters and their continuations, not bert-base-uncased's words; inputs keep their shape, 2 x 128 ids). The
-    dry run builds the model from it with random weights (``bert``'s ``pretrained=False``)."""
-    folder = Path(name_or_folder)
-    if (folder / "config.json").is_file():
-        return str(folder.resolve())
+    """A folder with the config and tokenizer of ``name_or_folder`` where it has them, else of BERT-base
+    (``bert_folder`` with BertConfig's defaults, bert-base-uncased's architecture). The dry run builds the model
+    from it with random weights (``bert``'s ``pretrained=False``)."""
+    if (Path(name_or_folder) / "config.json").is_file():
+        return str(Path(name_or_folder).resolve())
     folder = Path(tempfile.gettempdir()) / "iwclaims-dry-run-bert-base"
     if not (folder / "tokenizer.json").is_file():
-        from transformers import BertConfig, BertTokenizerFast
+        from transformers import BertConfig
 
-        folder.mkdir(parents=True, exist_ok=True)
-        BertConfig().save_pretrained(folder)
-        chars = [chr(c) for c in range(33, 127) if not chr(c).isupper()]
-        tokens = [*_SPECIAL, *chars, *(f"##{c}" for c in chars)]
-        tokens += [f"[unused{i}]" for i in range(BERT_BASE_VOCAB - len(tokens))]
-        (folder / "vocab.txt").write_text("\n".join(tokens) + "\n")
-        BertTokenizerFast(str(folder / "vocab.txt"), do_lower_case=True).save_pretrained(folder)
+        bert_folder(folder, BertConfig())
     return str(folder)
+
+
+def bert_folder(folder: Path, config) -> Path:
+    """Write ``config`` (a ``BertConfig``) and a generated WordPiece tokenizer of its vocabulary size into ``folder``:
+    characters and their continuations, not bert-base-uncased's words, so inputs keep their shape (2 x 128 ids)."""
+    from transformers import BertTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    config.save_pretrained(folder)
+    chars = [chr(c) for c in range(33, 127) if not chr(c).isupper()]
+    tokens = [*_SPECIAL, *chars, *(f"##{c}" for c in chars)]
+    tokens += [f"[unused{i}]" for i in range(config.vocab_size - len(tokens))]
+    (folder / "vocab.txt").write_text("\n".join(tokens) + "\n")
+    BertTokenizerFast(str(folder / "vocab.txt"), do_lower_case=True).save_pretrained(folder)
+    return folder
