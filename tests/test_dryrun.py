@@ -123,10 +123,10 @@ def test_an_image_claim_and_the_text_claim_dry_run_end_to_end_on_data_of_the_rea
     # BERT's architecture at a small width (random weights: the folder has none), on MRPC-shaped 2 x 128 ids
     bert = bert_folder(tmp_path / "bert", BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                                                      intermediate_size=64))
-    out, _ = dry_run(tmp_path, data, "claims/test_images.py", "claims/test_text.py", "--claim", "C6,C16",
+    out, _ = dry_run(tmp_path, data, "claims/test_remedies.py", "claims/test_text.py", "--claim", "C20,C16",
                      "--bert-model", str(bert), "--max-steps", "1", timeout=1500)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
-    records = check_dry_records(tmp_path, {"C6", "C16"})
+    records = check_dry_records(tmp_path, {"C20", "C16"})
     assert all(s["name"].endswith("-dry1") for r in records.values() for s in r["sweeps"])
 
 
