@@ -12,11 +12,12 @@ sweep), ``--cache-dir``, ``--report-dir``, ``--data-dir``, ``--download``, ``--a
 ``--bert-model``, ``--no-progress``, ``--claim C6[,C6@subject,@subject...]`` (the tests whose ``claim(id)``
 marker these select, ``iwcore.selection``), ``--executor inprocess|xdist|ray`` (where shards train, see
 ``iwcore.executors``; default xdist under pytest-xdist workers, else inprocess), ``--ray-address``,
-``--shard-models N``, ``--dry-run`` with ``--max-steps N`` (``iwcore.dryrun``). Bad values (``--device cuda`` without CUDA, a negative ``--base-seed``, a
+``--shard-models N``. Bad values (``--device cuda`` without CUDA, a negative ``--base-seed``, a
 ``--data-dir`` that is missing, empty or incomplete, an unknown claim id, ``--executor ray`` without
 ray, ``--executor xdist`` without ``-n``, ``--ray-address`` without ``--executor ray``, a
 ``--shard-models`` that is not a positive integer) are usage errors: one line, exit status 4, before any
 training.
+``--dry-run`` [``--max-steps N``, a positive number]: the full tier's dry run (``iwcore.dryrun``).
 
 The plugin imports only the standard library and light ``iwcore`` modules at start-up; torch is
 imported by the fixtures that train (and by ``--device cuda``'s check).
@@ -502,6 +503,8 @@ def reproduction_line(config, item, claim: str, tier: str | None) -> str:
         args += ["--bert-model", config.getoption("bert_model")]
     args += [flag for option, flag in (("allow_cpu", "--allow-cpu"), ("download", "--download"))
              if config.getoption(option)]
+    if config.getoption("dry_run"):
+        args += ["--dry-run", "--max-steps", str(config.getoption("dry_run"))]
     return shlex.join(args)
 
 

@@ -22,7 +22,8 @@ from contextlib import contextmanager
 import torch
 import torch.nn as nn
 from huggingface_hub import is_offline_mode
-from transformers import AutoConfig, AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification, PreTrainedModel
+from transformers import (AutoConfig, AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification,
+                          PreTrainedModel)
 from transformers.utils import logging as hf_logging
 
 from iwcore.models import register
@@ -81,8 +82,9 @@ def pretrained_bert(input_shape, n_outputs, name_or_folder: str = "bert-base-unc
     try:
         with _quiet_transformers():
             options = dict(num_labels=_labels(n_outputs), attn_implementation=attention)
-            model = AutoModelForSequenceClassification.from_pretrained(name_or_folder, **options) if pretrained \
-                else AutoModelForSequenceClassification.from_config(AutoConfig.from_pretrained(name_or_folder, **options))
+            auto = AutoModelForSequenceClassification
+            model = auto.from_pretrained(name_or_folder, **options) if pretrained \
+                else auto.from_config(AutoConfig.from_pretrained(name_or_folder, **options))
     except OSError as error:
         raise OSError(
             f"cannot load pretrained model {name_or_folder!r}: it is not a model folder"
