@@ -392,18 +392,18 @@ def _sweeps_property(node) -> list:
 @pytest.fixture
 def run_sweep(sweep_cache, device, executor, base_seed, request):
     """Train (or read from the cache) a sweep with the session's base seed applied, on the session's
-    executor; its progress lines name the test's claim. Each sweep's key, source (trained or cache) and
-    times go into the test's ``user_properties`` ("sweeps")."""
+    executor (truncated with ``--dry-run``, ``iwcore.dryrun``); its progress lines name the test's claim. Each sweep's
+    key, source (trained or cache), times and peak memory go into the test's ``user_properties`` ("sweeps")."""
     sweeps = _sweeps_property(request.node)
     claim = _claim_of(request.node) or ""
 
     dry_run = request.config.getoption("dry_run")
 
     def run(sweep):
+        from iwcore.dryrun import available_bytes, measured, truncated
+
         sweep = sweep.with_base_seed(base_seed)
         if dry_run:
-            from iwcore.dryrun import available_bytes, measured, truncated
-
             sweep = truncated(sweep, dry_run, available_bytes())
         result, peak, how = measured(lambda: sweep_cache.run(sweep, device, executor, label=claim))
         meta = result.meta

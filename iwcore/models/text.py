@@ -34,7 +34,8 @@ class PairClassifier(nn.Module):
 
     ``trim`` (default True) drops all-pad columns in ``forward``. Set it False where the batch
     length cannot be data-dependent, as under ``torch.func.vmap`` with a different batch per model;
-    trim the stacked batch with ``trim_padding`` before vmapping instead.
+    trim the stacked batch with ``trim_padding`` before vmapping instead. A batch on the meta device (sizing a
+    model, ``iwcore.shards.model_bytes``, ``iwcore.plan``) is never trimmed: it has no values to read.
     """
 
     def __init__(self, model: PreTrainedModel, pad_token_id: int, single_logit: bool):
@@ -45,7 +46,7 @@ class PairClassifier(nn.Module):
         self.trim = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.trim:
+        if self.trim and not x.is_meta:
             x = trim_padding(x, self.pad_token_id)
         input_ids, token_type_ids = x[:, 0], x[:, 1]
         logits = self.model(input_ids=input_ids, token_type_ids=token_type_ids,
