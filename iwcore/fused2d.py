@@ -64,7 +64,7 @@ def fused_trainer(sweep, stacked, data, sample_row: torch.Tensor, class_weights:
     the training samples (``training._TrainingData``), ``sample_row[j, 0]``: model j's sample;
     ``class_weights``, ``grad_scale``: per model, as in the generic loop."""
     if (sweep.loss not in LOSSES or LOSSES[sweep.loss][1] is not loss_entry(sweep.loss).fn
-            or sweep.optimizer != "sgd" or sweep.optimizer_options or sweep.precision != "fp32"
+            or sweep.optimizer != "sgd" or sweep.optimizer_options or sweep.precision != "fp32" or sweep.max_steps
             or not isinstance(stacked, StackedSequential) or data.x.shape[1] % sweep.batch_size):
         return None
     layers = [layer for layer in stacked.layers if type(layer).__name__ != "_Squeeze"]

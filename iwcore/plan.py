@@ -43,7 +43,6 @@ from iwcore.cache import default_cache_dir, entry_state
 from iwcore.codekey import sweep_code_version
 from iwcore.data import build_task
 from iwcore.models import build_model
-from iwcore.models.text import PairClassifier
 from iwcore.shards import SHARD_MEMORY_SHARE, gpu_seeds_per_shard
 from iwcore.sweep import PRECISIONS, Sweep
 
@@ -201,9 +200,6 @@ def _count_on(device: str, model: str, model_options: dict, input_shape: tuple[i
               num_classes: int, batch: int) -> tuple[float, float]:
     with torch.device(device):
         net = build_model(model, input_shape, num_classes, **model_options)
-    for module in net.modules():
-        if isinstance(module, PairClassifier):
-            module.trim = False  # trimming padding reads the values, which the meta device has not
     net.train()
     x = torch.zeros((batch, *input_shape), dtype=getattr(torch, dtype), device=device)
     with FlopCounterMode(display=False) as forward:

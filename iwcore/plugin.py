@@ -18,6 +18,7 @@ sweeps all train from the start, ``iwcore.prefetch``), ``--ray-address``,
 ray, ``--executor xdist`` without ``-n``, ``--ray-address`` without ``--executor ray``, a
 ``--shard-models`` that is not a positive integer) are usage errors: one line, exit status 4, before any
 training.
+``--dry-run`` [``--max-steps N``, a positive number]: the full tier's dry run (``iwcore.dryrun``).
 
 The plugin imports only the standard library and light ``iwcore`` modules at start-up; torch is
 imported by the fixtures that train (and by ``--device cuda``'s check).
@@ -43,7 +44,7 @@ from iwcore.runinfo import code_version, environment, git_info, new_run_id
 TIERS = ("fast", "long", "full")  # iwcore.battery.claim.TIERS (not imported: it loads torch)
 STATE = pytest.StashKey["_State"]()
 OPTION_NAMES = ("device", "base_seed", "cache_dir", "report_dir", "data_dir", "download", "allow_cpu", "bert_model",
-                "no_progress", "claim", "executor", "ray_address", "shard_models")
+                "no_progress", "claim", "executor", "ray_address", "shard_models", "dry_run")
 EXECUTORS = ("inprocess", "xdist", "ray")  # iwcore.executors.EXECUTORS (that module imports torch)
 
 
@@ -71,6 +72,10 @@ def pytest_addoption(parser):
                          "(default: a new single-machine cluster)")
     group.addoption("--shard-models", default="0", metavar="N",
                     help="models per shard of a sweep, rounded down to whole seeds (default: from the device's memory)")
+    group.addoption("--dry-run", action="store_true",
+                    help="run every claim at its configuration truncated to --max-steps SGD steps per epoch for 3 "
+                         "epochs, CPU allowed, verdicts marked DRY RUN (iwcore.dryrun); reports in reports/dry-run")
+    group.addoption("--max-steps", type=int, default=2, metavar="N", help="SGD steps per epoch of --dry-run")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -160,6 +165,10 @@ def _check_options(config) -> None:
     if not raw.isdigit():
         raise pytest.UsageError(f"--shard-models {raw}: expected a number of models per shard (0: from the device)")
     config.option.shard_models = int(raw)
+    if config.option.max_steps < 1:
+        raise pytest.UsageError(f"--max-steps {config.option.max_steps}: expected a positive number of SGD steps")
+    config.option.dry_run = config.option.max_steps if config.option.dry_run else 0  # steps per epoch, or 0
+    config.option.runxfail = config.option.runxfail or bool(config.option.dry_run)  # passes when it ran end to end
     executor = config.getoption("executor")
     if executor is None:
         executor = config.option.executor = "xdist" if _is_worker(config) or _xdist_workers(config) else "inprocess"
@@ -195,7 +204,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "claim(id): the CLAIMS.md id a test decides (select with --claim)")
     _check_options(config)
     if config.getoption("report_dir") is None:
-        config.option.report_dir = config.rootpath / DEFAULT_REPORT_DIR
+        config.option.report_dir = config.rootpath / DEFAULT_REPORT_DIR / ("dry-run" if config.option.dry_run else "")
     config.option.report_dir = Path(config.option.report_dir).expanduser().absolute()
     # One thread per process: stacked sweeps on a CPU are bound by per-operation overhead, where extra
     # threads only contend; the cores are used by running pytest-xdist workers side by side instead.
@@ -385,7 +394,7 @@ def _sweeps_property(node) -> list:
 def prefetch(request, executor):
     """With ``--executor ray``: every sweep the session's selected claims plan, training on the cluster from the
     start (``iwcore.prefetch``); None otherwise (then a test may override the cache fixture per test)."""
-    if executor.name != "ray":
+    if executor.name != "ray" or request.config.getoption("dry_run"):  # a dry run's sweeps are truncated per test
         yield None
         return
     from iwcore.prefetch import Prefetch
@@ -401,17 +410,26 @@ def prefetch(request, executor):
 @pytest.fixture
 def run_sweep(sweep_cache, prefetch, device, executor, base_seed, request):
     """Train (or read from the cache) a sweep with the session's base seed applied, on the session's
-    executor (waiting for it where the plan's prefetch trains it); its progress lines name the test's claim.
-    Each sweep's key, source (trained or cache) and times go into the test's ``user_properties`` ("sweeps")."""
+    executor (waiting for it where the plan's prefetch trains it; truncated with ``--dry-run``, ``iwcore.dryrun``);
+    its progress lines name the test's claim. Each sweep's key, source (trained or cache), times and peak memory go
+    into the test's ``user_properties`` ("sweeps")."""
     sweeps = _sweeps_property(request.node)
     claim = _claim_of(request.node) or ""
 
+    dry_run = request.config.getoption("dry_run")
+
     def run(sweep):
-        result = (prefetch or sweep_cache).run(sweep.with_base_seed(base_seed), device, executor, label=claim)
+        from iwcore.dryrun import available_bytes, measured, truncated
+
+        sweep = sweep.with_base_seed(base_seed)
+        if dry_run:
+            sweep = truncated(sweep, dry_run, available_bytes())
+        result, peak, how = measured(lambda: (prefetch or sweep_cache).run(sweep, device, executor, label=claim))
         meta = result.meta
         sweeps.append({"name": result.config.get("name"), "key": result.key, "source": meta.get("source"),
                        "read_s": meta.get("read_s"), "waited_s": meta.get("waited_s"),
-                       "train_s": meta.get("wall_time_s"), "trained_at": meta.get("trained_at")})
+                       "train_s": meta.get("wall_time_s"), "trained_at": meta.get("trained_at"),
+                       "models_per_step": sweep.models_per_step, "peak_rss_bytes": peak, "peak_rss": how})
         return result
 
     return run
@@ -420,8 +438,9 @@ def run_sweep(sweep_cache, prefetch, device, executor, base_seed, request):
 @pytest.fixture(scope="session")
 def claim_options(pytestconfig, device) -> dict:
     """The run options claims plan and decide with."""
-    options = {name: pytestconfig.getoption(name) for name in ("data_dir", "download", "allow_cpu", "bert_model")}
-    return {**options, "device": device}
+    options = {name: pytestconfig.getoption(name) for name in ("data_dir", "download", "allow_cpu", "bert_model",
+                                                               "dry_run")}
+    return {**options, "device": device, "allow_cpu": options["allow_cpu"] or bool(options["dry_run"])}
 
 
 @pytest.fixture
@@ -436,7 +455,8 @@ def check_claim(run_sweep, report_dir, request, claim_options):
             decision = run_claim(ctx, request.node.user_properties)
         except Unavailable as missing:
             pytest.skip(str(missing))
-        conclude(case.claim, case.tier, decision)
+        if not claim_options["dry_run"]:  # a dry run passes when it ran end to end
+            conclude(case.claim, case.tier, decision)
         return decision
 
     return check
@@ -506,6 +526,8 @@ def reproduction_line(config, item, claim: str, tier: str | None) -> str:
         args += ["--bert-model", config.getoption("bert_model")]
     args += [flag for option, flag in (("allow_cpu", "--allow-cpu"), ("download", "--download"))
              if config.getoption(option)]
+    if config.getoption("dry_run"):
+        args += ["--dry-run", "--max-steps", str(config.getoption("dry_run"))]
     return shlex.join(args)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from iwcore.intervals import bounds_of, count_interval, per_seed_interval
 
 VERDICTS = ("REPRODUCED", "NOT REPRODUCED", "UNDECIDED", "INCONCLUSIVE")
+DRY_VERDICT = "DRY RUN"  # a dry run's record (iwcore.dryrun): ran end to end, decides nothing, never counted
 PAPER_CLAIMS = tuple(f"C{i}" for i in range(1, 17))
 SUITE_CLAIMS = tuple(f"C{i}" for i in range(17, 21))
 
@@ -296,8 +297,9 @@ def other_tiers(tier_dir: Path, tier: str, read_history) -> dict[str, dict[str, 
 def counts(claims: list[dict], ids: tuple[str, ...]) -> dict:
     """Over the claims ``ids``: how many ran, the counted verdicts, the declared limits and what did not run."""
     ran = {c["id"]: c for c in claims if c["id"] in ids}
-    counted = [c for c in ran.values() if not c.get("expected")]
-    limited = [c for c in ran.values() if c.get("expected")]
+    decided = [c for c in ran.values() if c["verdict"] != DRY_VERDICT]
+    counted = [c for c in decided if not c.get("expected")]
+    limited = [c for c in decided if c.get("expected")]
     return {"total": len(ids), "ran": len(ran),
             "counted": [(v, sum(c["verdict"] == v for c in counted)) for v in VERDICTS
                         if any(c["verdict"] == v for c in counted)],
@@ -328,6 +330,9 @@ def source_text(record: dict) -> str:
     if cached:
         parts.append(f"read {len(cached)} from the cache in {secs(sum(float(s.get('read_s') or 0) for s in cached))}")
     parts.append(f"original training time {secs(sum(float(s.get('train_s') or 0) for s in sweeps))}")
+    peaks = [f"{s['name']} {s['peak_rss_bytes'] / 2**30:.2f} GiB" for s in sweeps if s.get("peak_rss_bytes")]
+    if peaks:
+        parts.append(f"peak memory ({sweeps[0]['peak_rss']}): {', '.join(peaks)}")
     return "; ".join(parts)
 
 
@@ -367,7 +372,9 @@ def claim_view(record: dict, tier_dir: Path, others: dict, stability: dict | Non
     pytest_outcome = record.get("pytest_outcome")
     return {
         "id": cid, "short": short, "sentence": record.get("claim"), "verdict": record.get("verdict"),
-        "counts": not record.get("expected"), "limit": expected_line(record) if record.get("expected") else "",
+        "counts": not record.get("expected") and record.get("verdict") != DRY_VERDICT,
+        "limit": "dry run" if record.get("verdict") == DRY_VERDICT else expected_line(record) if record.get("expected")
+        else "",
         "expected": record.get("expected"), "deciding": deciding_text(record), "paper_number": paper_number,
         "other_tiers": [(t, v[cid]) for t, v in others.items() if cid in v],
         "stability": stability_cells(stability, cid), "flags": flags(record),
@@ -399,4 +406,5 @@ def view(doc: dict, tier_dir: Path, read_history, figure_links: bool = True) -> 
                                                                   if c["id"] not in PAPER_CLAIMS + SUITE_CLAIMS],
             "claims": views, "other_tier_names": sorted({t for v in views for t, _ in v["other_tiers"]}),
             "base_seeds": [str(b) for b in (doc.get("stability") or {}).get("base_seeds", [])],
-            "glossary": GLOSSARY, "run": run_items(doc), "verdicts": VERDICTS}
+            "glossary": GLOSSARY, "run": run_items(doc), "verdicts": VERDICTS,
+            "dry_run": (doc.get("options") or {}).get("dry_run")}

@@ -29,7 +29,7 @@ SEED_BLOCK = 1_000_000  # base seed b owns the seeds [b * SEED_BLOCK, (b + 1) * 
 _SAMPLE_STREAM = 0x73616D70  # tags sample seeds apart from the trainer's other SeedSequence draws
 # Fields left out of the config while at their defaults, so that a sweep that does not use them keeps the
 # config (and cache key) it had before they existed.
-_OMITTED_AT_DEFAULT = ("loss", "loss_options", "weight_exponent", "lr_factor")
+_OMITTED_AT_DEFAULT = ("loss", "loss_options", "weight_exponent", "lr_factor", "max_steps")
 
 
 def sample_seed(task_seed: int, seed: int) -> int:
@@ -72,6 +72,10 @@ class Sweep:
     # Evaluation sets to measure (empty: all of the task's). Null sweeps measure only the deciding set: on many
     # small models evaluation, not training, dominates the cost.
     eval_sets: tuple[str, ...] = ()
+    # SGD steps per epoch, and about as many minibatches of each evaluation set (0: all of them): a dry run's
+    # truncation (``iwcore.dryrun``), part of the config, so a truncated result never shares a cache entry with a
+    # real one.
+    max_steps: int = 0
     snapshot_epochs: tuple[int, ...] = ()  # epochs whose per-example predictions are kept (figures, agreement)
     models_per_step: int = 0  # how many models share one stacked step; 0 means all of them
     # "fp32" (the default, as the paper) or "bf16": forward passes under CUDA autocast to bfloat16 (losses,
@@ -123,6 +127,8 @@ class Sweep:
         bad = [e for e in self.checkpoints if not 1 <= e <= self.epochs]
         if bad:
             raise ValueError(f"checkpoints outside 1..{self.epochs}: {bad}")
+        if self.max_steps < 0:
+            raise ValueError(f"max_steps must be 0 (every minibatch) or positive, got {self.max_steps}")
         if not 0 <= self.train_until <= self.epochs:
             raise ValueError(f"train_until must be 0 (all epochs) or in 1..{self.epochs}, got {self.train_until}")
 

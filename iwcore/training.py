@@ -200,14 +200,21 @@ class _TrainingData:
 
 
 def _measured_sets(task, sweep: Sweep):
-    """The task with only the evaluation sets the sweep asks for (all when it names none)."""
-    if not sweep.eval_sets:
-        return task
+    """The task with only the evaluation sets the sweep asks for (all when it names none); with ``max_steps`` (a
+    dry run) each set but a grid (whose shape its figures read) thinned to about ``max_steps`` minibatches, evenly
+    spaced so that every class stays in it."""
     unknown = sorted(set(sweep.eval_sets) - set(task.eval_sets))
     if unknown:
         raise ValueError(f"sweep {sweep.name!r} asks for evaluation sets {unknown}; task {task.name!r} has "
                          f"{sorted(task.eval_sets)}")
-    return dataclasses.replace(task, eval_sets={k: v for k, v in task.eval_sets.items() if k in sweep.eval_sets})
+    kept = {k: v for k, v in task.eval_sets.items() if not sweep.eval_sets or k in sweep.eval_sets}
+    if sweep.max_steps:
+        def thinned(ev):
+            every = max(1, math.ceil(len(ev.x) / (sweep.max_steps * sweep.batch_size)))
+            return dataclasses.replace(ev, x=ev.x[::every], y=None if ev.y is None else ev.y[::every])
+
+        kept = {k: v if v.role == "grid" else thinned(v) for k, v in kept.items()}
+    return dataclasses.replace(task, eval_sets=kept)
 
 
 def _train_group(sweep, task, data, lr, weights, members, recorder, device, bar, resume, progress_file, group_index,
@@ -242,6 +249,7 @@ def _train_group(sweep, task, data, lr, weights, members, recorder, device, bar,
         first_epoch = resume["epoch"] + 1
         bar.update(resume["epoch"])
     n, batch = data.x.shape[1], sweep.batch_size
+    seen = min(n, sweep.max_steps * batch) if sweep.max_steps else n  # examples stepped on per epoch
     checkpoints = {e: k for k, e in enumerate(sweep.checkpoint_epochs)}
     snapshots = {e: k for k, e in enumerate(sweep.snapshots)}
     last_save, save_cost = time.time(), 0.0
@@ -253,7 +261,7 @@ def _train_group(sweep, task, data, lr, weights, members, recorder, device, bar,
         stacked.train(True)
         if fused is not None:  # the same epoch, fused (iwcore.fused2d); the loop below then runs no step
             fused.epoch(order, epoch_loss, with_loss=epoch in checkpoints)
-        for b in range(0, n, batch) if fused is None else ():
+        for b in range(0, seen, batch) if fused is None else ():
             idx = order[:, b:b + batch]
             xb, yb = data.x[sample_row, idx], data.y[sample_row, idx]
             with _autocast(sweep, device):
@@ -267,8 +275,8 @@ def _train_group(sweep, task, data, lr, weights, members, recorder, device, bar,
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             epoch_loss += losses.detach() * idx.shape[1]
-        epoch_loss = (epoch_loss / n).cpu().numpy()
-        steps_per_s = math.ceil(n / batch) / (time.time() - epoch_start)
+        epoch_loss = (epoch_loss / seen).cpu().numpy()
+        steps_per_s = math.ceil(seen / batch) / (time.time() - epoch_start)
         for m, (r, s) in enumerate(zip(row_idx, seed_pos)):
             if not math.isfinite(epoch_loss[m]) and recorder.diverged_epoch[r, s] == 0:
                 recorder.diverged_epoch[r, s] = epoch

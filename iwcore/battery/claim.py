@@ -26,7 +26,9 @@ import numpy as np
 from iwcore.battery.findings import Expected
 from iwcore.battery.scale import scale_facts
 from iwcore.battery.subject import Subject
+from iwcore.dryrun import DRY_RUN
 from iwcore.report import ClaimRecord
+from iwcore.reportview import DRY_VERDICT
 from iwcore.results import SweepResult
 from iwcore.stats import EffectSummary, effect_summary, permutation_seed
 from iwcore.sweep import Sweep
@@ -101,8 +103,8 @@ class Claim:
 class Context:
     """What a claim's ``plan`` and ``decide`` work with: the tier, the subjects, a cached ``run`` of sweeps (the
     run's base seed applied; None where the claim is only planned), the options of the run (``data_dir``,
-    ``download``, ``allow_cpu``, ``bert_model``, ``device``; ``PLAN_ONLY``) and where figures go. It remembers the
-    results and figures for the report."""
+    ``download``, ``allow_cpu``, ``bert_model``, ``device``; ``PLAN_ONLY``; ``DRY_RUN``, ``iwcore.dryrun``) and
+    where figures go. It remembers the results and figures for the report."""
 
     claim: Claim
     tier: str
@@ -219,9 +221,12 @@ def record(ctx: Context, decision: Decision, properties: list) -> ClaimRecord:
     keys = [r.key for r in ctx.results]
     properties += [("claim", claim.record_id), ("tier", ctx.tier), ("cache_keys", keys)]
     tier_dir = Path(ctx.report_dir) / ctx.tier
+    verdict, reason, result = decision.verdict.value, decision.reason, outcome(decision, expected)
+    if ctx.options.get(DRY_RUN):  # statistics of truncated training: shown, never a verdict
+        verdict, reason, result = DRY_VERDICT, f"ran end to end; truncated training gave {verdict}: {reason}", "dry run"
     rec = ClaimRecord(
-        id=claim.record_id, claim=claim.sentence, tier=ctx.tier, verdict=decision.verdict.value,
-        criterion=claim.criterion, reason=decision.reason, statistic=decision.statistic, paper=claim.paper,
+        id=claim.record_id, claim=claim.sentence, tier=ctx.tier, verdict=verdict,
+        criterion=claim.criterion, reason=reason, statistic=decision.statistic, paper=claim.paper,
         setting=claim.setting(ctx), seeds=first.seeds, epochs=int(first.config["epochs"]),
         device=first.meta["environment"]["device"],
         wall_time_s=float(sum(r.meta["wall_time_s"] for r in ctx.results)), cache_keys=keys,
@@ -229,7 +234,7 @@ def record(ctx: Context, decision: Decision, properties: list) -> ClaimRecord:
         diverged=[f"{r.config['name']}: {d}" for r in ctx.results for d in r.diverged_models()],
         environment=first.meta["environment"], rows=[r.as_dict() for r in decision.rows],
         part_verdicts=decision.part_verdicts, seeds_needed=decision.seeds_needed,
-        expected=None if expected is None else expected.as_dict(), outcome=outcome(decision, expected),
+        expected=None if expected is None else expected.as_dict(), outcome=result,
         scale=scale_facts(claim, ctx.tier, ctx.results))
     rec.write(ctx.report_dir)
     return rec

@@ -22,7 +22,8 @@ from contextlib import contextmanager
 import torch
 import torch.nn as nn
 from huggingface_hub import is_offline_mode
-from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification, PreTrainedModel
+from transformers import (AutoConfig, AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification,
+                          PreTrainedModel)
 from transformers.utils import logging as hf_logging
 
 from iwcore.models import register
@@ -33,7 +34,8 @@ class PairClassifier(nn.Module):
 
     ``trim`` (default True) drops all-pad columns in ``forward``. Set it False where the batch
     length cannot be data-dependent, as under ``torch.func.vmap`` with a different batch per model;
-    trim the stacked batch with ``trim_padding`` before vmapping instead.
+    trim the stacked batch with ``trim_padding`` before vmapping instead. A batch on the meta device (sizing a
+    model, ``iwcore.shards.model_bytes``, ``iwcore.plan``) is never trimmed: it has no values to read.
     """
 
     def __init__(self, model: PreTrainedModel, pad_token_id: int, single_logit: bool):
@@ -44,7 +46,7 @@ class PairClassifier(nn.Module):
         self.trim = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.trim:
+        if self.trim and not x.is_meta:
             x = trim_padding(x, self.pad_token_id)
         input_ids, token_type_ids = x[:, 0], x[:, 1]
         logits = self.model(input_ids=input_ids, token_type_ids=token_type_ids,
@@ -69,18 +71,21 @@ def trim_padding(x: torch.Tensor, pad_token_id: int) -> torch.Tensor:
 
 @register("bert")
 def pretrained_bert(input_shape, n_outputs, name_or_folder: str = "bert-base-uncased", pad_token_id: int | None = None,
-                    attention: str = "sdpa"):
+                    attention: str = "sdpa", pretrained: bool = True):
     """A pretrained BERT-family encoder with a fresh two-label head, fine-tuned whole (Devlin et al.).
 
     ``name_or_folder`` is a hub name or a local folder; offline (``HF_HUB_OFFLINE=1``) a hub name
     loads only from the local cache. ``pad_token_id`` defaults to the model config's. ``attention``
     is the transformers attention implementation ("sdpa", or "eager": plain matmuls, which
-    ``torch.func.vmap`` batches natively where SDPA falls back to a per-model loop).
+    ``torch.func.vmap`` batches natively where SDPA falls back to a per-model loop). ``pretrained=False``: the
+    same architecture from the folder's config with random weights (a dry run where the weights are absent).
     """
     try:
         with _quiet_transformers():
-            model = AutoModelForSequenceClassification.from_pretrained(name_or_folder, num_labels=_labels(n_outputs),
-                                                                       attn_implementation=attention)
+            options = dict(num_labels=_labels(n_outputs), attn_implementation=attention)
+            auto = AutoModelForSequenceClassification
+            model = auto.from_pretrained(name_or_folder, **options) if pretrained \
+                else auto.from_config(AutoConfig.from_pretrained(name_or_folder, **options))
     except OSError as error:
         raise OSError(
             f"cannot load pretrained model {name_or_folder!r}: it is not a model folder"
